@@ -1,1 +1,74 @@
-fn main() {}
+//! `joule`: the EV fast-charging platform in one binary, one subcommand per service.
+
+mod demo;
+mod ocpp_check;
+
+use clap::{Parser, Subcommand};
+use proto_ocpp::OcppVersion;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "joule",
+    version,
+    about = "EV fast-charging platform: station, power cabinet, central system, simulators"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a complete OCPP exchange between a charging station and a central system, for every
+    /// OCPP version, on built-in defaults, and prints every frame.
+    Demo,
+    /// OCPP tools.
+    Ocpp {
+        #[command(subcommand)]
+        command: OcppCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OcppCommand {
+    /// Checks a log of OCPP-J frames (one JSON array per line, optionally after a prefix such as a
+    /// timestamp) against the official schemas. Prints one line per violation; exits 1 if any
+    /// frame is invalid, 0 if all are valid.
+    Check {
+        /// OCPP version of the log: 1.6, 2.0.1 or 2.1.
+        #[arg(long = "ocpp", value_name = "VERSION")]
+        version: OcppVersion,
+        /// The log file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Demo => demo::run(),
+        Command::Ocpp {
+            command: OcppCommand::Check { version, file },
+        } => ocpp_check::run(version, file.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // Usage and I/O failures exit with 2, like clap's own usage errors.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("joule: {error:#}\n"),
+            );
+            ExitCode::from(2)
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! | frame is not a valid RPC array / id       | ProtocolError                | RpcFrameworkError             |
 //! | unknown message type number               | ProtocolError                | MessageTypeNotSupported       |
 //! | unknown action                            | NotImplemented               | NotImplemented                |
+//! | action the receiver's side never receives | NotSupported                 | NotSupported                  |
 //! | payload is not a JSON object              | FormationViolation           | FormatViolation               |
 //! | unknown property                          | FormationViolation           | FormatViolation               |
 //! | required field missing, too few/many items| OccurenceConstraintViolation | OccurrenceConstraintViolation |
@@ -123,6 +124,8 @@ pub enum FailureKind {
     UnknownMessageType,
     /// The action is not one this version defines.
     UnknownAction,
+    /// The action exists but is never sent to this side (e.g. RemoteStartTransaction to a CSMS).
+    WrongDirection,
     /// The payload is not a JSON object.
     PayloadNotObject,
     /// A property the schema does not define.
@@ -148,6 +151,7 @@ impl FailureKind {
             FailureKind::MalformedFrame => ErrorCode::RpcFrameworkError,
             FailureKind::UnknownMessageType => ErrorCode::MessageTypeNotSupported,
             FailureKind::UnknownAction => ErrorCode::NotImplemented,
+            FailureKind::WrongDirection => ErrorCode::NotSupported,
             FailureKind::PayloadNotObject | FailureKind::UnknownProperty => {
                 ErrorCode::FormatViolation
             }
@@ -167,6 +171,7 @@ impl fmt::Display for FailureKind {
             FailureKind::MalformedFrame => "frame is not a valid OCPP-J message",
             FailureKind::UnknownMessageType => "unknown message type",
             FailureKind::UnknownAction => "unknown action",
+            FailureKind::WrongDirection => "action not supported by this side",
             FailureKind::PayloadNotObject => "payload is not an object",
             FailureKind::UnknownProperty => "unknown property",
             FailureKind::MissingRequired => "required property missing",

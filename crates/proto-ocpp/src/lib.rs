@@ -17,6 +17,7 @@ pub mod codec;
 mod custom_data;
 pub mod error;
 pub mod frame;
+pub mod logcheck;
 mod serde_util;
 pub mod session;
 mod timestamp;

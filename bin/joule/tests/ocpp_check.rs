@@ -1,0 +1,136 @@
+//! `joule ocpp check` as operators run it: a log file or standard input in, one line per
+//! violation out, exit code 1 when any frame is invalid and 0 when all are valid.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn joule(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_joule"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("joule starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the log");
+    child.wait_with_output().expect("joule exits")
+}
+
+const VALID_LOG: &str = r#"2026-11-21 07:00:00.120 SEND [2,"b1","BootNotification",{"chargingStation":{"model":"DC-150","vendorName":"joule"},"reason":"PowerUp"}]
+2026-11-21 07:00:00.190 RECV [3,"b1",{"currentTime":"2026-11-21T07:00:00.190Z","interval":300,"status":"Accepted"}]
+2026-11-21 07:00:05.000 RECV [2,"m1","GetVariables",{"getVariableData":[{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}]
+2026-11-21 07:00:05.020 SEND [3,"m1",{"getVariableResult":[{"attributeStatus":"Accepted","attributeValue":"300","component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}]
+"#;
+
+#[test]
+fn a_valid_log_exits_0_and_prints_nothing() {
+    let out = joule(&["ocpp", "check", "--ocpp", "2.0.1", "-"], VALID_LOG);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("4 frames checked against OCPP 2.0.1: 0 invalid")
+    );
+}
+
+#[test]
+fn violations_are_listed_and_exit_1() {
+    let log = format!(
+        "{VALID_LOG}{}\n{}\n",
+        r#"[2,"t1","TransactionEvent",{"eventType":"Started","timestamp":"2026-11-21T07:01:00","triggerReason":"Authorized","seqNo":0,"transactionInfo":{"transactionId":"x"}}]"#,
+        r#"[3,"t1",{"totalCost":"free"}]"#
+    );
+    let out = joule(&["ocpp", "check", "--ocpp", "2.0.1"], &log);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("line 5: id t1: TransactionEvent: /timestamp: "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with("[PropertyConstraintViolation]"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("line 6: id t1: TransactionEvent: /totalCost: "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with("[TypeConstraintViolation]"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn reads_a_file_and_versions_matter() {
+    let dir = std::env::temp_dir().join(format!("joule-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("charger.log");
+    std::fs::write(&path, VALID_LOG).expect("log written");
+    let path = path.to_str().expect("UTF-8 path");
+    assert_eq!(
+        joule(&["ocpp", "check", "--ocpp", "2.0.1", path], "")
+            .status
+            .code(),
+        Some(0)
+    );
+    // The same 2.0.1 log is not valid OCPP 1.6.
+    assert_eq!(
+        joule(&["ocpp", "check", "--ocpp", "1.6", path], "")
+            .status
+            .code(),
+        Some(1)
+    );
+    std::fs::remove_dir_all(&dir).expect("temp dir removed");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(
+        joule(&["ocpp", "check", "--ocpp", "3.0"], "").status.code(),
+        Some(2)
+    );
+    let missing = joule(
+        &["ocpp", "check", "--ocpp", "1.6", "/nonexistent/charger.log"],
+        "",
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
+}
+
+#[test]
+fn demo_completes_a_session_in_every_version() {
+    let out = joule(&["demo"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for version in ["OCPP 1.6", "OCPP 2.0.1", "OCPP 2.1"] {
+        assert!(stdout.contains(version), "{version} missing");
+    }
+    assert!(stdout.contains(r#""StopTransaction""#));
+    assert!(
+        stdout.contains("PropertyConstraintViolation"),
+        "the broken frame is refused"
+    );
+    assert!(stdout.contains("All three OCPP versions completed a charging session."));
+}
