@@ -417,15 +417,13 @@ fn strip_docs(value: &Value) -> Value {
                     continue;
                 }
                 // Inside `properties` and `definitions` the keys are names, not keywords.
-                if k == "properties" || k == "definitions" {
-                    if let Value::Object(inner) = v {
-                        let named = inner
-                            .iter()
-                            .map(|(name, s)| (name.clone(), strip_docs(s)))
-                            .collect();
-                        out.insert(k.clone(), Value::Object(named));
-                        continue;
-                    }
+                if let (true, Value::Object(inner)) = (k == "properties" || k == "definitions", v) {
+                    let named = inner
+                        .iter()
+                        .map(|(name, s)| (name.clone(), strip_docs(s)))
+                        .collect();
+                    out.insert(k.clone(), Value::Object(named));
+                    continue;
                 }
                 out.insert(k.clone(), strip_docs(v));
             }
@@ -699,10 +697,10 @@ fn emit_types(reg: &Registry, messages: bool) -> String {
     let mut out = String::new();
     if messages {
         out.push_str(
-            "#![allow(clippy::too_many_arguments)]\n\n#[allow(unused_imports)]\nuse super::types::*;\n",
+            "#![allow(clippy::too_many_arguments, clippy::new_without_default)]\n\n#[allow(unused_imports)]\nuse super::types::*;\n",
         );
     } else {
-        out.push_str("#![allow(clippy::upper_case_acronyms, clippy::too_many_arguments)]\n\n");
+        out.push_str("#![allow(clippy::upper_case_acronyms, clippy::too_many_arguments, clippy::new_without_default)]\n\n");
     }
     out.push_str("#[allow(unused_imports)]\nuse crate::{CustomData, Timestamp};\nuse serde::{Deserialize, Serialize};\n\n");
     for name in &reg.order {

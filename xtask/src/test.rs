@@ -13,6 +13,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let python = prepare_python(root)?;
 
     step(root, "cargo", &["fmt", "--all", "--check"], &[])?;
+    step(
+        root,
+        "cargo",
+        &["fmt", "--manifest-path", "xtask/Cargo.toml", "--check"],
+        &[],
+    )?;
     eprintln!("==> generated code is current");
     crate::codegen::run(root, true)?;
     if !quick {
@@ -23,6 +29,21 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )?;
+        step(
+            root,
+            "cargo",
+            &[
+                "clippy",
+                "--manifest-path",
+                "xtask/Cargo.toml",
+                "--target-dir",
+                "target/xtask",
                 "--",
                 "-D",
                 "warnings",

@@ -22,7 +22,7 @@ use crate::frame::{self, ErrorFrame, Frame, FrameError};
 use crate::validate::{Mode, Violation};
 use crate::{Dialect, Initiator, OcppVersion};
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -37,12 +37,12 @@ pub enum Role {
 
 impl Role {
     fn may_receive(self, initiator: Initiator) -> bool {
-        match (self, initiator) {
-            (_, Initiator::Either) => true,
-            (Role::ChargingStation, Initiator::CentralSystem) => true,
-            (Role::CentralSystem, Initiator::ChargingStation) => true,
-            _ => false,
-        }
+        matches!(
+            (self, initiator),
+            (_, Initiator::Either)
+                | (Role::ChargingStation, Initiator::CentralSystem)
+                | (Role::CentralSystem, Initiator::ChargingStation)
+        )
     }
 }
 
@@ -223,9 +223,9 @@ pub struct Session<D: Dialect> {
     in_flight: HashMap<String, InFlight<D::Action>>,
     /// CALLs of the peer not answered yet, with their action.
     pending: HashMap<String, D::Action>,
-    /// Recently answered CALL ids of the peer and the answer sent, oldest first.
-    answered: VecDeque<(String, String)>,
-    answered_ids: HashSet<String>,
+    /// Recently answered CALL ids of the peer with the answer sent, and their order of answering.
+    answered: HashMap<String, String>,
+    answered_order: VecDeque<String>,
     transmit: VecDeque<String>,
     events: VecDeque<Event<D>>,
     stats: Stats,
@@ -254,8 +254,8 @@ impl<D: Dialect> Session<D> {
             queue: VecDeque::new(),
             in_flight: HashMap::new(),
             pending: HashMap::new(),
-            answered: VecDeque::new(),
-            answered_ids: HashSet::new(),
+            answered: HashMap::new(),
+            answered_order: VecDeque::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -438,13 +438,13 @@ impl<D: Dialect> Session<D> {
         if self.config.remember_answered == 0 {
             return;
         }
-        if self.answered.len() >= self.config.remember_answered {
-            if let Some((old, _)) = self.answered.pop_front() {
-                self.answered_ids.remove(&old);
-            }
+        if self.answered_order.len() >= self.config.remember_answered
+            && let Some(oldest) = self.answered_order.pop_front()
+        {
+            self.answered.remove(&oldest);
         }
-        self.answered_ids.insert(id.to_string());
-        self.answered.push_back((id.to_string(), text));
+        self.answered_order.push_back(id.to_string());
+        self.answered.insert(id.to_string(), text);
     }
 
     fn reject_frame(&mut self, error: FrameError) {
@@ -523,12 +523,10 @@ impl<D: Dialect> Session<D> {
             tracing::warn!(%id, action, "duplicate CALL while the first is processed; dropped");
             return;
         }
-        if self.answered_ids.contains(&id) {
+        if let Some(text) = self.answered.get(&id) {
             self.stats.duplicates += 1;
             tracing::info!(%id, action, "repeated CALL; sending the same answer again");
-            if let Some((_, text)) = self.answered.iter().find(|(answered, _)| *answered == id) {
-                self.transmit.push_back(text.clone());
-            }
+            self.transmit.push_back(text.clone());
             return;
         }
         let Some(known) = D::action(action) else {

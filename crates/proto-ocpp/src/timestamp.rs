@@ -4,7 +4,7 @@
 //! (OCPP 2.0.1 Part 2 §2.1.5 asks for UTC with a `Z`), so decoding rejects it. Encoding always
 //! writes millisecond precision and keeps the offset the value was received with, `Z` for UTC.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -76,8 +76,30 @@ impl FromStr for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let use_z = self.0.offset().local_minus_utc() == 0;
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, use_z))
+        let offset = self.0.offset().local_minus_utc();
+        let t = &self.0;
+        if !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::Millis, offset == 0));
+        }
+        // Written by hand: this runs for every timestamp of every message sent.
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            // A leap second is written as :60 by chrono; keep milliseconds below 1000 here.
+            (t.nanosecond() % 1_000_000_000) / 1_000_000
+        )?;
+        if offset == 0 {
+            return f.write_str("Z");
+        }
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.unsigned_abs() / 60;
+        write!(f, "{sign}{:02}:{:02}", minutes / 60, minutes % 60)
     }
 }
 
@@ -120,6 +142,14 @@ mod tests {
         let t: Timestamp = "2026-11-21T07:06:41.123456+02:00".parse().expect("valid");
         assert_eq!(t.to_string(), "2026-11-21T07:06:41.123+02:00");
         assert_eq!(t.to_utc().to_rfc3339(), "2026-11-21T05:06:41.123456+00:00");
+        let t: Timestamp = "2026-11-21T07:06:41.9999-09:30".parse().expect("valid");
+        assert_eq!(t.to_string(), "2026-11-21T07:06:41.999-09:30");
+        assert_eq!(
+            Timestamp::from_unix_millis(0)
+                .expect("in range")
+                .to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
