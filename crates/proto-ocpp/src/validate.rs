@@ -179,7 +179,7 @@ pub fn violations(
     }
     validator
         .iter_errors(payload)
-        .map(|e| classify(&e))
+        .map(|e| classify(&e, payload))
         .collect()
 }
 
@@ -213,9 +213,26 @@ pub(crate) fn decode_failure(error: &serde_json::Error) -> Violation {
     )
 }
 
-fn classify(error: &ValidationError<'_>) -> Violation {
+fn classify(error: &ValidationError<'_>, payload: &Value) -> Violation {
     let path = error.instance_path().as_str().to_string();
     let (kind, pointer) = match error.kind() {
+        // An object schema with `additionalProperties: false` and no `properties` (1.6
+        // LogStatusNotification.conf and others) is reported against the whole object.
+        ValidationErrorKind::FalseSchema
+            if error
+                .schema_path()
+                .as_str()
+                .ends_with("/additionalProperties") =>
+        {
+            let first = payload
+                .pointer(&path)
+                .and_then(Value::as_object)
+                .and_then(|o| o.keys().next())
+                .map(|k| format!("{path}/{}", escape(k)))
+                .unwrap_or_else(|| path.clone());
+            let reason = format!("property {first:?} is not allowed here");
+            return Violation::new(FailureKind::UnknownProperty, first, reason);
+        }
         ValidationErrorKind::Type { .. } if path.is_empty() => {
             (FailureKind::PayloadNotObject, path)
         }
@@ -310,6 +327,17 @@ mod tests {
             ("/x", FailureKind::UnknownProperty)
         );
         assert_eq!(v.code(V16).as_str(V16), "FormationViolation");
+
+        let v = first(
+            V16,
+            "LogStatusNotification",
+            PayloadKind::Response,
+            json!({"extra": 1}),
+        );
+        assert_eq!(
+            (v.pointer.as_str(), v.kind),
+            ("/extra", FailureKind::UnknownProperty)
+        );
 
         let v = first(V201, "Heartbeat", PayloadKind::Request, json!([]));
         assert_eq!(v.code(V201).as_str(V201), "FormatViolation");
