@@ -8,6 +8,11 @@ use proto_ocpp::OcppVersion;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc: every message allocates its strings; glibc malloc and free were a fifth of the codec's
+/// instructions, mimalloc cuts that and fragments less in long-running services.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "joule",

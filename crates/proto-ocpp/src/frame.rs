@@ -145,13 +145,23 @@ fn encode_tuple<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("[]"))
 }
 
+/// Typical frames fit in this many bytes; starting there avoids regrowing the buffer.
+const ENCODE_CAPACITY: usize = 512;
+
+fn to_text<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    let mut buffer = Vec::with_capacity(ENCODE_CAPACITY);
+    serde_json::to_writer(&mut buffer, value)?;
+    // serde_json writes only valid UTF-8.
+    String::from_utf8(buffer).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
 /// Encodes a CALL with a typed payload.
 pub fn encode_call<T: Serialize>(
     id: &str,
     action: &str,
     payload: &T,
 ) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&(2, id, action, payload))
+    to_text(&(2, id, action, payload))
 }
 
 /// Encodes a CALLRESULT with a typed payload.
@@ -159,7 +169,7 @@ pub fn encode_call_result<T: Serialize>(
     id: &str,
     payload: &T,
 ) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&(3, id, payload))
+    to_text(&(3, id, payload))
 }
 
 /// Encodes a CALLERROR with `code` spelled for `version`.
