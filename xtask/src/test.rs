@@ -2,7 +2,9 @@
 //!
 //! It prepares the Python virtual environment with the independent OCPP peer (`interop/requirements.txt`)
 //! in `.venv`, then checks formatting, generated-code freshness and lints, and runs every test of the
-//! workspace with the interop tests required (`JOULE_INTEROP=1`). `--quick` skips the lints.
+//! workspace with the interop tests and the PostgreSQL tests required (`JOULE_INTEROP=1`,
+//! `JOULE_REQUIRE_POSTGRES=1`; PostgreSQL at `JOULE_TEST_POSTGRES`, by default the local server).
+//! `--quick` skips the lints.
 
 use anyhow::{Context, Result, ensure};
 use std::path::Path;

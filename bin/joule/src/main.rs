@@ -1,5 +1,6 @@
 //! `joule`: the EV fast-charging platform in one binary, one subcommand per service.
 
+mod csms_cmd;
 mod demo;
 mod ocpp_check;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Runs a complete OCPP exchange between a charging station and a central system, for every
     /// OCPP version, on built-in defaults, and prints every frame.
     Demo,
+    /// The central system: OCPP 1.6J, 2.0.1 and 2.1 stations over WebSocket, a REST API for
+    /// operators, SQLite (default) or PostgreSQL.
+    Csms(csms_cmd::CsmsArgs),
     /// OCPP tools.
     Ocpp {
         #[command(subcommand)]
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Demo => demo::run(),
+        Command::Csms(args) => csms_cmd::run(args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
         } => ocpp_check::run(version, file.as_deref()),

@@ -1,0 +1,276 @@
+//! One task per station connection: it drives the sans-I/O OCPP session over the WebSocket,
+//! answers the station's CALLs through the version's handlers, sends operators' CALLs and
+//! routes their answers back, and pings the station to detect half-open sockets.
+
+use crate::handlers::Handles;
+use crate::registry::StationHandle;
+use crate::{Ctx, now_ms};
+use axum::extract::ws::{Message, WebSocket};
+use proto_ocpp::codec;
+use proto_ocpp::session::{CallFailure, Config, Event, Role, Session};
+use proto_ocpp::validate::Mode;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// A request to a connection task.
+#[derive(Debug)]
+pub enum Command {
+    /// Send a CALL of `action` with `payload` and report the station's answer.
+    Call {
+        /// Action name.
+        action: String,
+        /// Request payload, validated before it is sent.
+        payload: Value,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<CallOutcome>,
+    },
+    /// A newer connection of the same station took over; close this one.
+    Replaced,
+}
+
+/// What became of an operator's CALL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    /// The station answered with this payload.
+    Response(Value),
+    /// The station answered with a CALLERROR.
+    CallError {
+        /// Error code as sent.
+        code: String,
+        /// Description as sent.
+        description: String,
+        /// Details as sent.
+        details: Map<String, Value>,
+    },
+    /// The payload is not a valid request of the station's OCPP version; nothing was sent.
+    Invalid(String),
+    /// The station's answer broke the response schema.
+    InvalidResponse(String),
+    /// No answer within the call timeout.
+    Timeout,
+    /// The connection closed before an answer came.
+    Disconnected,
+}
+
+/// Serves one station connection speaking dialect `D` until either side closes it.
+pub async fn serve<D: Handles>(socket: WebSocket, ctx: Arc<Ctx>, station: String) {
+    let connection = ctx.registry.next_connection();
+    let span = tracing::info_span!("station", id = %station, version = %D::VERSION, connection);
+    run::<D>(socket, ctx, station, connection)
+        .instrument(span)
+        .await;
+}
+
+async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, connection: u64) {
+    let (commands, mut inbox) = mpsc::channel(64);
+    let handle = StationHandle {
+        connection,
+        version: D::VERSION,
+        commands,
+    };
+    if let Some(old) = ctx.registry.insert(&station, handle) {
+        tracing::info!(
+            replaced = old.connection,
+            "station reconnected; closing its old connection"
+        );
+        let _ = old.commands.try_send(Command::Replaced);
+    }
+    tracing::info!("station connected");
+    if let Err(e) = ctx.store.touch(&station, D::VERSION, now_ms()).await {
+        tracing::error!(error = %e, "cannot record the connection");
+    }
+
+    let mut config = Config::new(Role::CentralSystem);
+    config.call_timeout = ctx.config.call_timeout;
+    config.id_prefix = format!("{:08x}-", rand::random::<u32>());
+    let mut session = Session::<D>::new(config);
+    let mut waiting: HashMap<String, oneshot::Sender<CallOutcome>> = HashMap::new();
+    let ping_interval = ctx.config.ping_interval;
+    let mut next_ping = Instant::now() + ping_interval;
+    let mut awaiting_pong = false;
+
+    'connection: loop {
+        // Answer what arrived and send what is due before waiting again.
+        loop {
+            while let Some(text) = session.poll_transmit() {
+                if let Err(e) = socket.send(Message::Text(text.into())).await {
+                    tracing::info!(error = %e, "send failed");
+                    break 'connection;
+                }
+            }
+            let Some(event) = session.poll_event() else {
+                break;
+            };
+            handle_event::<D>(&ctx, &station, &mut session, &mut waiting, event).await;
+        }
+
+        let deadline = match session.poll_timeout() {
+            Some(t) => Instant::from_std(t).min(next_ping),
+            None => next_ping,
+        };
+        tokio::select! {
+            received = socket.recv() => match received {
+                Some(Ok(Message::Text(text))) => {
+                    session.handle_text(text.as_str(), Instant::now().into_std());
+                }
+                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                // Pings are answered by the WebSocket layer itself.
+                Some(Ok(Message::Ping(_))) => {}
+                Some(Ok(Message::Binary(_))) => {
+                    tracing::warn!("binary frame; OCPP-J uses text frames only; closing");
+                    break 'connection;
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    tracing::info!(?frame, "station closed the connection");
+                    break 'connection;
+                }
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "connection failed");
+                    break 'connection;
+                }
+                None => break 'connection,
+            },
+            command = inbox.recv() => match command {
+                Some(Command::Call { action, payload, reply }) => {
+                    send_call::<D>(&mut session, &mut waiting, action, payload, reply);
+                }
+                Some(Command::Replaced) | None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break 'connection;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                let now = Instant::now();
+                session.handle_timeout(now.into_std());
+                if now >= next_ping {
+                    if awaiting_pong {
+                        tracing::warn!("no pong within the ping interval; the socket is half-open");
+                        break 'connection;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break 'connection;
+                    }
+                    awaiting_pong = true;
+                    next_ping = now + ping_interval;
+                }
+            }
+        }
+    }
+
+    ctx.registry.remove(&station, connection);
+    for (_, reply) in waiting.drain() {
+        let _ = reply.send(CallOutcome::Disconnected);
+    }
+    if let Err(e) = ctx.store.touch(&station, D::VERSION, now_ms()).await {
+        tracing::error!(error = %e, "cannot record the disconnection");
+    }
+    tracing::info!("station disconnected");
+}
+
+/// Validates an operator's request and queues it; invalid payloads are never sent.
+fn send_call<D: Handles>(
+    session: &mut Session<D>,
+    waiting: &mut HashMap<String, oneshot::Sender<CallOutcome>>,
+    action: String,
+    payload: Value,
+    reply: oneshot::Sender<CallOutcome>,
+) {
+    let request = match codec::decode_request::<D>(&action, payload, Mode::Strict) {
+        Ok(decoded) => decoded.message,
+        Err(violation) => {
+            let _ = reply.send(CallOutcome::Invalid(violation.to_string()));
+            return;
+        }
+    };
+    if D::initiator(D::request_action(&request)) == proto_ocpp::Initiator::ChargingStation {
+        let _ = reply.send(CallOutcome::Invalid(format!(
+            "{action} is sent by stations, not to them"
+        )));
+        return;
+    }
+    match session.call(request, Instant::now().into_std()) {
+        Ok(id) => {
+            waiting.insert(id, reply);
+        }
+        Err(e) => {
+            let _ = reply.send(CallOutcome::Invalid(e.to_string()));
+        }
+    }
+}
+
+async fn handle_event<D: Handles>(
+    ctx: &Ctx,
+    station: &str,
+    session: &mut Session<D>,
+    waiting: &mut HashMap<String, oneshot::Sender<CallOutcome>>,
+    event: Event<D>,
+) {
+    match event {
+        Event::Call {
+            id,
+            request,
+            violations,
+        } => {
+            let action = D::request_action(&request);
+            if !violations.is_empty() {
+                tracing::warn!(%action, ?violations, "accepted a CALL with schema violations");
+            }
+            let answered = match D::handle(ctx, station, request).await {
+                Ok(response) => session.respond(&id, response),
+                Err(e) => {
+                    tracing::error!(%action, error = %e, "handler failed");
+                    session.respond_error(&id, e.code(), &e.to_string(), Map::new())
+                }
+            };
+            if let Err(e) = answered {
+                tracing::error!(%action, error = %e, "cannot answer the CALL");
+            }
+        }
+        Event::Send { request, .. } => {
+            let action = D::request_action(&request);
+            let payload = serde_json::to_string(&request).unwrap_or_default();
+            if let Err(e) = ctx
+                .store
+                .add_station_event(station, D::action_name(action), &payload, now_ms())
+                .await
+            {
+                tracing::error!(%action, error = %e, "cannot store a SEND");
+            }
+        }
+        Event::Response { id, response, .. } => {
+            if let Some(reply) = waiting.remove(&id) {
+                let value = serde_json::to_value(&response).unwrap_or(Value::Null);
+                let _ = reply.send(CallOutcome::Response(value));
+            }
+        }
+        Event::Failed {
+            id,
+            action,
+            failure,
+        } => {
+            tracing::warn!(%id, %action, %failure, "operator CALL failed");
+            if let Some(reply) = waiting.remove(&id) {
+                let outcome = match failure {
+                    CallFailure::CallError { error, .. } => CallOutcome::CallError {
+                        code: error.code,
+                        description: error.description,
+                        details: error.details,
+                    },
+                    CallFailure::InvalidResponse(v) => CallOutcome::InvalidResponse(v.to_string()),
+                    CallFailure::Timeout => CallOutcome::Timeout,
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+        Event::ResponseRejected(error) => {
+            tracing::error!(id = %error.id, code = %error.code, "station rejected our answer");
+        }
+        Event::Rejected { id, kind, reason } => {
+            tracing::warn!(?id, %kind, %reason, "refused a message of the station");
+        }
+    }
+}

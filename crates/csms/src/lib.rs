@@ -1,0 +1,146 @@
+//! The joule central system (CSMS): accepts charging stations over OCPP-J WebSocket in OCPP 1.6,
+//! 2.0.1 and 2.1, handles what they send, lets operators command them over a REST API, and keeps
+//! stations, tokens, transactions and meter values in SQLite or PostgreSQL.
+//!
+//! [`start`] binds both listeners and serves until the returned [`Running`] is shut down.
+
+pub mod api;
+pub mod config;
+pub mod connection;
+pub mod handlers;
+pub mod registry;
+pub mod server;
+pub mod store;
+
+pub use config::CsmsConfig;
+
+use registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// State shared by every connection and API request.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The database.
+    pub store: Store,
+    /// Connected stations.
+    pub registry: Registry,
+    /// Settings.
+    pub config: CsmsConfig,
+}
+
+/// Milliseconds since the Unix epoch, from the wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Why the central system could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsmsError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No API key was configured.
+    #[error("no API key configured (give --api-key or JOULE_API_KEY)")]
+    NoApiKey,
+}
+
+/// A running central system.
+#[derive(Debug)]
+pub struct Running {
+    /// Where stations connect.
+    pub ocpp_addr: SocketAddr,
+    /// Where the REST API listens.
+    pub api_addr: SocketAddr,
+    /// Shared state.
+    pub ctx: Arc<Ctx>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, closes the listeners and waits for the servers to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the servers end (they run until shut down).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Opens the database and starts the OCPP and REST servers.
+pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
+    if config.api_keys.iter().all(|k| k.is_empty()) {
+        return Err(CsmsError::NoApiKey);
+    }
+    let store = Store::connect(&config.db).await?;
+    let ocpp = bind(config.ocpp_listen).await?;
+    let api = bind(config.api_listen).await?;
+    let ocpp_addr = local(&ocpp, config.ocpp_listen)?;
+    let api_addr = local(&api, config.api_listen)?;
+    let ctx = Arc::new(Ctx {
+        store,
+        registry: Registry::default(),
+        config,
+    });
+    let (shutdown, signal) = watch::channel(false);
+    let serve = |listener: TcpListener, router: axum::Router, mut signal: watch::Receiver<bool>| {
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = signal.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "server failed");
+            }
+        })
+    };
+    let tasks = vec![
+        serve(ocpp, server::router(ctx.clone()), signal.clone()),
+        serve(api, api::router(ctx.clone()), signal),
+    ];
+    tracing::info!(%ocpp_addr, %api_addr, "central system running");
+    Ok(Running {
+        ocpp_addr,
+        api_addr,
+        ctx,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, CsmsError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| CsmsError::Bind { addr, source })
+}
+
+fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, CsmsError> {
+    listener
+        .local_addr()
+        .map_err(|source| CsmsError::Bind { addr, source })
+}
