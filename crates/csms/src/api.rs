@@ -64,10 +64,12 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/start", post(start))
         .route("/stop", post(stop))
         .route("/active", get(active))
+        .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(ctx.clone(), require_key));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health))
+        .route("/metrics", get(|| async { crate::telemetry::render() }))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .with_state(ctx)
 }
@@ -81,6 +83,17 @@ async fn require_key(State(ctx): State<Arc<Ctx>>, request: Request, next: Next) 
         Some(key) if ctx.config.api_keys.iter().any(|k| k == key) => next.run(request).await,
         _ => error_response(StatusCode::UNAUTHORIZED, "invalid api key"),
     }
+}
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 async fn health() -> Json<Value> {
@@ -483,4 +496,30 @@ async fn active(State(ctx): State<Arc<Ctx>>) -> ApiResult {
         .map(|t| json!({"cpid": t.station_id, "connectorId": t.connector_id, "idTag": t.id_tag, "transactionId": t.id}))
         .collect();
     Ok(Json(json!({"sessions": sessions})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let source = include_str!("api.rs");
+        let routes: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".route(\"/"))
+            .filter_map(|l| l.split('"').next())
+            .filter(|r| !matches!(*r, "health" | "metrics"))
+            .collect();
+        assert!(routes.len() >= 11, "{routes:?}");
+        for route in routes {
+            let path = format!("/api/v1/{}", route.replace("{id_tag}", "{idTag}"));
+            assert!(
+                doc["paths"].get(&path).is_some(),
+                "{path} is not documented"
+            );
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::handlers::Handles;
 use crate::registry::StationHandle;
-use crate::{Ctx, now_ms};
+use crate::{Ctx, now_ms, telemetry};
 use axum::extract::ws::{Message, WebSocket};
 use proto_ocpp::codec;
 use proto_ocpp::session::{CallFailure, Config, Event, Role, Session};
@@ -80,6 +80,7 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
         let _ = old.commands.try_send(Command::Replaced);
     }
     tracing::info!("station connected");
+    telemetry::station_connected(D::VERSION.label(), 1.0);
     if let Err(e) = ctx.store.touch(&station, D::VERSION, now_ms()).await {
         tracing::error!(error = %e, "cannot record the connection");
     }
@@ -162,6 +163,7 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
     }
 
     ctx.registry.remove(&station, connection);
+    telemetry::station_connected(D::VERSION.label(), -1.0);
     for (_, reply) in waiting.drain() {
         let _ = reply.send(CallOutcome::Disconnected);
     }
@@ -192,8 +194,10 @@ fn send_call<D: Handles>(
         )));
         return;
     }
+    let name = D::action_name(D::request_action(&request));
     match session.call(request, Instant::now().into_std()) {
         Ok(id) => {
+            telemetry::message(name, "sent");
             waiting.insert(id, reply);
         }
         Err(e) => {
@@ -216,13 +220,19 @@ async fn handle_event<D: Handles>(
             violations,
         } => {
             let action = D::request_action(&request);
+            let name = D::action_name(action);
+            telemetry::message(name, "received");
             if !violations.is_empty() {
                 tracing::warn!(%action, ?violations, "accepted a CALL with schema violations");
             }
-            let answered = match D::handle(ctx, station, request).await {
+            let started = Instant::now();
+            let result = D::handle(ctx, station, request).await;
+            telemetry::handled(name, started.elapsed().as_secs_f64());
+            let answered = match result {
                 Ok(response) => session.respond(&id, response),
                 Err(e) => {
                     tracing::error!(%action, error = %e, "handler failed");
+                    telemetry::call_error(e.code().as_str(D::VERSION).to_string(), "sent");
                     session.respond_error(&id, e.code(), &e.to_string(), Map::new())
                 }
             };
@@ -232,6 +242,7 @@ async fn handle_event<D: Handles>(
         }
         Event::Send { request, .. } => {
             let action = D::request_action(&request);
+            telemetry::message(D::action_name(action), "received");
             let payload = serde_json::to_string(&request).unwrap_or_default();
             if let Err(e) = ctx
                 .store
@@ -255,11 +266,14 @@ async fn handle_event<D: Handles>(
             tracing::warn!(%id, %action, %failure, "operator CALL failed");
             if let Some(reply) = waiting.remove(&id) {
                 let outcome = match failure {
-                    CallFailure::CallError { error, .. } => CallOutcome::CallError {
-                        code: error.code,
-                        description: error.description,
-                        details: error.details,
-                    },
+                    CallFailure::CallError { error, .. } => {
+                        telemetry::call_error(error.code.clone(), "received");
+                        CallOutcome::CallError {
+                            code: error.code,
+                            description: error.description,
+                            details: error.details,
+                        }
+                    }
                     CallFailure::InvalidResponse(v) => CallOutcome::InvalidResponse(v.to_string()),
                     CallFailure::Timeout => CallOutcome::Timeout,
                 };
@@ -270,6 +284,7 @@ async fn handle_event<D: Handles>(
             tracing::error!(id = %error.id, code = %error.code, "station rejected our answer");
         }
         Event::Rejected { id, kind, reason } => {
+            telemetry::call_error(kind.code(D::VERSION).as_str(D::VERSION).to_string(), "sent");
             tracing::warn!(?id, %kind, %reason, "refused a message of the station");
         }
     }

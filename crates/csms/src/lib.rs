@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 
 pub use config::CsmsConfig;
 
@@ -95,6 +96,7 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
     if config.api_keys.iter().all(|k| k.is_empty()) {
         return Err(CsmsError::NoApiKey);
     }
+    telemetry::install();
     let store = Store::connect(&config.db).await?;
     let ocpp = bind(config.ocpp_listen).await?;
     let api = bind(config.api_listen).await?;

@@ -196,6 +196,21 @@ async fn v16_charging_session_with_remote_commands_and_a_restart(db: &str) {
     assert_eq!(station["connectors"][0]["status"], "Available");
     assert_eq!(station["model"], "DC-150");
 
+    // The traffic shows in the metrics (shared by every test of this process, so only presence).
+    let (status, metrics) = http(api, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().expect("Prometheus text").to_string();
+    for series in [
+        r#"ocpp_messages_total{action="StopTransaction",direction="received"}"#,
+        r#"ocpp_messages_total{action="RemoteStopTransaction",direction="sent"}"#,
+        "ocpp_connected_stations{version=\"1.6\"}",
+        r#"ocpp_handling_seconds_bucket{action="StartTransaction""#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
+    let (status, openapi) = http(api, "GET", "/api/v1/openapi.json", Some(API_KEY), None).await;
+    assert_eq!((status, openapi["openapi"].as_str()), (200, Some("3.1.0")));
+
     // A restart loses nothing.
     drop(cp);
     csms.shutdown().await;

@@ -9,7 +9,6 @@ macro_rules! handlers_2x {
             use crate::{Ctx, now_ms};
             use proto_ocpp::Dialect;
             use proto_ocpp::$module::*;
-            use serde_json::json;
 
             impl Handles for $dialect {
                 async fn handle(ctx: &Ctx, station: &str, request: Request) -> Result<Response, HandlerError> {
@@ -78,8 +77,9 @@ macro_rules! handlers_2x {
                         other => {
                             let action = other.action();
                             record(ctx, station, action.name(), &other, now).await?;
-                            match <$dialect as Dialect>::decode_response(action, json!({})) {
-                                Some(Ok(empty)) => empty,
+                            let request = serde_json::to_value(&other).unwrap_or_default();
+                            match <$dialect as Dialect>::decode_response(action, super::decline(action.name(), &request)) {
+                                Some(Ok(answer)) => answer,
                                 _ => return Err(HandlerError::Unsupported(action.name().into())),
                             }
                         }
@@ -248,6 +248,34 @@ macro_rules! handlers_2x {
 
             #[cfg(test)]
             mod tests {
+                use super::*;
+                use serde_json::json;
+
+                /// Every action a station starts gets a schema-valid answer, except the one that
+                /// needs certificate data this central system does not hold.
+                #[test]
+                fn every_station_initiated_action_has_an_answer() {
+                    let request = json!({"vatNumber": "NL123456789B01"});
+                    for action in Action::ALL {
+                        if action.initiator() == proto_ocpp::Initiator::CentralSystem
+                            || action.is_send()
+                            || action.name() == "GetCertificateChainStatus"
+                        {
+                            continue;
+                        }
+                        let answer = super::super::decline(action.name(), &request);
+                        let decoded = <$dialect as Dialect>::decode_response(*action, answer.clone());
+                        let explicit = matches!(
+                            action.name(),
+                            "BootNotification" | "Heartbeat" | "Authorize" | "DataTransfer" | "SignCertificate"
+                        );
+                        assert!(
+                            explicit || matches!(decoded, Some(Ok(_))),
+                            "{action}: {answer} does not decode"
+                        );
+                    }
+                }
+
                 #[test]
                 fn gaps_in_sequence_numbers() {
                     assert_eq!(super::first_gap(&[0, 1, 2]), None);
@@ -258,6 +286,24 @@ macro_rules! handlers_2x {
             }
         }
     };
+}
+
+/// The answer to a station-initiated CALL this central system only records: empty where the
+/// schema allows, otherwise a refusal (no smart charging, certificates or tariffs yet).
+fn decline(action: &str, request: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    match action {
+        "Get15118EVCertificate" => json!({"status": "Failed", "exiResponse": ""}),
+        "GetCertificateStatus" => json!({"status": "Failed"}),
+        "NotifyEVChargingNeeds"
+        | "NotifyEVChargingSchedule"
+        | "OpenPeriodicEventStream"
+        | "PullDynamicScheduleUpdate" => {
+            json!({"status": "Rejected"})
+        }
+        "VatNumberValidation" => json!({"vatNumber": request["vatNumber"], "status": "Rejected"}),
+        _ => json!({}),
+    }
 }
 
 handlers_2x!(v201, V201, proto_ocpp::OcppVersion::V201);
