@@ -1,286 +1,335 @@
-//! `joule demo`: a charging station and a central system exchange a full charging session in
-//! each OCPP version, through the shared protocol core, and every frame is printed.
-//!
-//! Both ends are [`Session`]s wired back to back in memory; the station and central-system
-//! services replace these scripted ends as they arrive.
+//! `joule demo`: the central system on embedded defaults (SQLite in a temporary directory, a
+//! generated API key, loopback ports), and one simulated station per OCPP version charging over a
+//! real WebSocket, stopped remotely through the REST API like an operator would.
 
 use anyhow::{Context, Result, bail};
-use proto_ocpp::session::{Config, Event, Role, Session};
+use csms::CsmsConfig;
+use ocpp_client::{Client, ClientConfig};
 use proto_ocpp::{Dialect, Timestamp, v16, v21, v201};
+use serde_json::{Value, json};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub fn run() -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    session_v16(&mut out)?;
-    session_v201(&mut out)?;
-    session_v21(&mut out)?;
-    writeln!(
-        out,
-        "\nAll three OCPP versions completed a charging session."
-    )?;
+const ID_TAG: &str = "04A1B2C3D4";
+
+/// Runs the demo; with `keep_running` the central system stays up afterwards until Ctrl-C.
+pub fn run(keep_running: bool) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(demo(keep_running))
+}
+
+async fn demo(keep_running: bool) -> Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("joule-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let api_key = format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
+    let mut config = CsmsConfig::new(vec![api_key.clone()]);
+    config.ocpp_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.db = format!("sqlite://{}", dir.join("joule.db").display());
+    config.auto_register = true;
+    let csms = csms::start(config).await?;
+    let api = Api {
+        addr: csms.api_addr,
+        key: api_key.clone(),
+    };
+    say(&format!(
+        "central system up\n  stations: ws://{}/ocpp/{{stationId}}\n  REST API: http://{}/api/v1 (X-API-Key: {api_key})\n  database: {}",
+        csms.ocpp_addr,
+        csms.api_addr,
+        dir.join("joule.db").display()
+    ))?;
+
+    let (status, _) = api
+        .request("POST", "/api/v1/tokens", Some(json!({"idTag": ID_TAG})))
+        .await?;
+    expect_status(status, 201, "creating the id token")?;
+    say(&format!("operator: id token {ID_TAG} created"))?;
+
+    let url = format!("ws://{}/ocpp", csms.ocpp_addr);
+    charge_v16(&api, &url).await?;
+    charge_v2x::<v201::V201>(&api, &url, "JOULE-DEMO-201").await?;
+    charge_v2x::<v21::V21>(&api, &url, "JOULE-DEMO-21").await?;
+
+    let (_, list) = api
+        .request("GET", "/api/v1/transactions?state=completed", None)
+        .await?;
+    say("\ncompleted transactions (GET /api/v1/transactions?state=completed):")?;
+    for tx in list["transactions"].as_array().into_iter().flatten() {
+        say(&format!(
+            "  #{:<3} {:<16} connector {} idTag {:<10} {:>8} Wh  stopped: {}",
+            tx["id"],
+            tx["station"].as_str().unwrap_or("?"),
+            tx["connectorId"],
+            tx["idTag"].as_str().unwrap_or("-"),
+            tx["energyWh"],
+            tx["stopReason"].as_str().unwrap_or("-")
+        ))?;
+    }
+    say("\nAll three OCPP versions completed a charging session.")?;
+
+    if keep_running {
+        say("The central system keeps running; press Ctrl-C to stop.")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+    }
+    csms.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }
 
-/// A station and a central system connected back to back.
-struct Link<'a, D: Dialect> {
-    station: Session<D>,
-    csms: Session<D>,
-    out: &'a mut dyn Write,
+fn say(line: &str) -> Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")?;
+    Ok(())
 }
 
-impl<'a, D: Dialect> Link<'a, D> {
-    fn new(out: &'a mut dyn Write) -> Result<Self> {
-        writeln!(
-            out,
-            "\n=== OCPP {} ({}) ===",
-            D::VERSION,
-            D::VERSION.subprotocol()
-        )?;
-        let mut station = Config::new(Role::ChargingStation);
-        station.id_prefix = "cs-".into();
-        let mut csms = Config::new(Role::CentralSystem);
-        csms.id_prefix = "ms-".into();
-        Ok(Self {
-            station: Session::new(station),
-            csms: Session::new(csms),
-            out,
-        })
+fn expect_status(got: u16, want: u16, what: &str) -> Result<()> {
+    if got != want {
+        bail!("{what}: HTTP {got}, expected {want}");
     }
-
-    /// Moves frames both ways until neither end has anything to send.
-    fn flush(&mut self) -> Result<()> {
-        loop {
-            let now = Instant::now();
-            if let Some(text) = self.station.poll_transmit() {
-                writeln!(self.out, "station -> csms  {text}")?;
-                self.csms.handle_text(&text, now);
-            } else if let Some(text) = self.csms.poll_transmit() {
-                writeln!(self.out, "csms -> station  {text}")?;
-                self.station.handle_text(&text, now);
-            } else {
-                return Ok(());
-            }
-        }
-    }
-
-    /// The station calls; the central system answers with `answer`.
-    fn station_calls(
-        &mut self,
-        request: impl Into<D::Request>,
-        answer: impl FnOnce(&D::Request) -> D::Response,
-    ) -> Result<D::Response> {
-        self.station.call(request, Instant::now())?;
-        self.flush()?;
-        let (id, request) = expect_call(&mut self.csms)?;
-        self.csms.respond(&id, answer(&request))?;
-        self.flush()?;
-        expect_response(&mut self.station)
-    }
-
-    /// The central system calls; the station answers with `answer`.
-    fn csms_calls(
-        &mut self,
-        request: impl Into<D::Request>,
-        answer: impl FnOnce(&D::Request) -> D::Response,
-    ) -> Result<D::Response> {
-        self.csms.call(request, Instant::now())?;
-        self.flush()?;
-        let (id, request) = expect_call(&mut self.station)?;
-        self.station.respond(&id, answer(&request))?;
-        self.flush()?;
-        expect_response(&mut self.csms)
-    }
-
-    /// The station sends a broken frame; the central system refuses it with a CALLERROR.
-    fn station_sends_raw(&mut self, text: &str) -> Result<()> {
-        writeln!(self.out, "station -> csms  {text}")?;
-        self.csms.handle_text(text, Instant::now());
-        while self.csms.poll_event().is_some() {}
-        self.flush()
-    }
-}
-
-fn expect_call<D: Dialect>(session: &mut Session<D>) -> Result<(String, D::Request)> {
-    match session.poll_event() {
-        Some(Event::Call { id, request, .. }) => Ok((id, request)),
-        other => bail!("expected a CALL, got {other:?}"),
-    }
-}
-
-fn expect_response<D: Dialect>(session: &mut Session<D>) -> Result<D::Response> {
-    match session.poll_event() {
-        Some(Event::Response { response, .. }) => Ok(response),
-        other => bail!("expected a response, got {other:?}"),
-    }
+    Ok(())
 }
 
 fn now() -> Timestamp {
     Timestamp::now()
 }
 
-fn session_v16(out: &mut dyn Write) -> Result<()> {
+/// The operator's side: the REST API over plain HTTP/1.1.
+struct Api {
+    addr: SocketAddr,
+    key: String,
+}
+
+impl Api {
+    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nX-API-Key: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            self.key,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .context("malformed HTTP response")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("malformed HTTP status")?;
+        let json = serde_json::from_str(body).unwrap_or(Value::Null);
+        Ok((status, json))
+    }
+
+    /// Asks for a remote stop of the transaction on connector 1 of `station`.
+    async fn remote_stop(&self, station: &str) -> Result<Value> {
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/v1/stop",
+                Some(json!({"cpid": station, "connectorId": 1})),
+            )
+            .await?;
+        expect_status(status, 200, "remote stop")?;
+        Ok(body)
+    }
+}
+
+/// Answers the central system's next CALL with `respond`, returning its action.
+async fn answer_next<D: Dialect>(
+    client: &mut Client<D>,
+    respond: impl FnOnce(&D::Request) -> D::Response,
+) -> Result<String> {
+    let call = client.next_call().await.context("connection closed")?;
+    let action = D::action_name(D::request_action(&call.request)).to_string();
+    let response = respond(&call.request);
+    call.respond(response);
+    Ok(action)
+}
+
+async fn charge_v16(api: &Api, url: &str) -> Result<()> {
     use v16::*;
-    let mut link = Link::<V16>::new(out)?;
+    let station = "JOULE-DEMO-16";
+    say(&format!("\n=== OCPP 1.6: station {station} ==="))?;
+    let mut client = Client::<V16>::connect(ClientConfig::new(url, station)).await?;
     let mut boot = BootNotificationRequest::new("joule".into(), "DC-150".into());
     boot.firmware_version = Some(env!("CARGO_PKG_VERSION").into());
-    link.station_calls(boot, |_| {
-        BootNotificationResponse::new(RegistrationStatus::Accepted, now(), 300).into()
-    })?;
-    link.station_calls(
-        StatusNotificationRequest::new(
+    let Response::BootNotification(booted) = client.call(boot).await? else {
+        bail!("unexpected answer")
+    };
+    say(&format!(
+        "BootNotification -> {} (heartbeat every {} s)",
+        booted.status, booted.interval
+    ))?;
+    client
+        .call(StatusNotificationRequest::new(
+            1,
+            ChargePointErrorCode::NoError,
+            ChargePointStatus::Preparing,
+        ))
+        .await?;
+    let Response::Authorize(auth) = client.call(AuthorizeRequest::new(ID_TAG.into())).await? else {
+        bail!("unexpected answer")
+    };
+    say(&format!(
+        "Authorize {ID_TAG} -> {}",
+        auth.id_tag_info.status
+    ))?;
+    let Response::StartTransaction(started) = client
+        .call(StartTransactionRequest::new(
+            1,
+            ID_TAG.into(),
+            120_500,
+            now(),
+        ))
+        .await?
+    else {
+        bail!("unexpected answer")
+    };
+    let tx = started.transaction_id;
+    say(&format!("StartTransaction -> transaction {tx}"))?;
+    client
+        .call(StatusNotificationRequest::new(
+            1,
+            ChargePointErrorCode::NoError,
+            ChargePointStatus::Charging,
+        ))
+        .await?;
+    for (wh, watts) in [
+        (125_500, "149800"),
+        (138_000, "150100"),
+        (150_700, "149600"),
+    ] {
+        let sample = |value: String, measurand, unit| {
+            let mut s = SampledValue::new(value);
+            s.measurand = Some(measurand);
+            s.unit = Some(unit);
+            s
+        };
+        let mut meter = MeterValuesRequest::new(
+            1,
+            vec![MeterValue::new(
+                now(),
+                vec![
+                    sample(
+                        wh.to_string(),
+                        Measurand::EnergyActiveImportRegister,
+                        UnitOfMeasure::Wh,
+                    ),
+                    sample(watts.into(), Measurand::PowerActiveImport, UnitOfMeasure::W),
+                ],
+            )],
+        );
+        meter.transaction_id = Some(tx);
+        client.call(meter).await?;
+    }
+    say("MeterValues x3 (energy register, power)")?;
+
+    let stop = api.remote_stop(station);
+    let station_side = answer_next(&mut client, |_| {
+        RemoteStopTransactionResponse::new(RemoteStartStopStatus::Accepted).into()
+    });
+    let (stopped, action) = tokio::join!(stop, station_side);
+    say(&format!(
+        "operator: POST /api/v1/stop -> station answered {} to {}",
+        stopped?["response"]["status"], action?
+    ))?;
+    let mut stop = StopTransactionRequest::new(150_700, now(), tx);
+    stop.reason = Some(Reason::Remote);
+    stop.id_tag = Some(ID_TAG.into());
+    client.call(stop).await?;
+    client
+        .call(StatusNotificationRequest::new(
             1,
             ChargePointErrorCode::NoError,
             ChargePointStatus::Available,
-        ),
-        |_| StatusNotificationResponse::new().into(),
-    )?;
-    let accepted = || IdTagInfo::new(AuthorizationStatus::Accepted);
-    link.station_calls(AuthorizeRequest::new("04A1B2C3D4".into()), |_| {
-        AuthorizeResponse::new(accepted()).into()
-    })?;
-    let started = link.station_calls(
-        StartTransactionRequest::new(1, "04A1B2C3D4".into(), 120_500, now()),
-        |_| StartTransactionResponse::new(accepted(), 1).into(),
-    )?;
-    let Response::StartTransaction(started) = started else {
-        bail!("StartTransaction was answered with {started:?}")
-    };
-    let transaction = started.transaction_id;
-    let sample = |value: &str, measurand, unit| {
-        let mut s = SampledValue::new(value.into());
-        s.measurand = Some(measurand);
-        s.unit = Some(unit);
-        s.context = Some(ReadingContext::SamplePeriodic);
-        s
-    };
-    let mut meter = MeterValuesRequest::new(
-        1,
-        vec![MeterValue::new(
-            now(),
-            vec![
-                sample(
-                    "128500",
-                    Measurand::EnergyActiveImportRegister,
-                    UnitOfMeasure::Wh,
-                ),
-                sample("149800", Measurand::PowerActiveImport, UnitOfMeasure::W),
-                sample("402.5", Measurand::Voltage, UnitOfMeasure::V),
-                sample("372.2", Measurand::CurrentImport, UnitOfMeasure::A),
-            ],
-        )],
-    );
-    meter.transaction_id = Some(transaction);
-    link.station_calls(meter, |_| MeterValuesResponse::new().into())?;
-    link.csms_calls(
-        TriggerMessageRequest::new(MessageTrigger::Heartbeat),
-        |_| TriggerMessageResponse::new(TriggerMessageStatus::Accepted).into(),
-    )?;
-    link.station_calls(HeartbeatRequest::new(), |_| {
-        HeartbeatResponse::new(now()).into()
-    })?;
-    let mut stop = StopTransactionRequest::new(150_700, now(), transaction);
-    stop.reason = Some(Reason::Local);
-    link.station_calls(stop, |_| StopTransactionResponse::new().into())?;
-    link.station_sends_raw(r#"[2,"cs-99","Authorize",{"idTag":"A-TAG-MUCH-LONGER-THAN-TWENTY"}]"#)?;
-    writeln!(link.out, "energy delivered: {} Wh", 150_700 - 120_500)?;
+        ))
+        .await?;
+    say("StopTransaction sent, connector Available")?;
+    client.close().await;
     Ok(())
 }
 
-fn session_v201(out: &mut dyn Write) -> Result<()> {
-    use v201::*;
-    let mut link = Link::<V201>::new(out)?;
-    let station = ChargingStation::new("DC-150".into(), "joule".into());
-    link.station_calls(
-        BootNotificationRequest::new(station, BootReasonEnum::PowerUp),
-        |_| BootNotificationResponse::new(now(), 300, RegistrationStatusEnum::Accepted).into(),
-    )?;
-    link.station_calls(
-        StatusNotificationRequest::new(now(), ConnectorStatusEnum::Occupied, 1, 1),
-        |_| StatusNotificationResponse::new().into(),
-    )?;
-    let token = IdToken::new("04A1B2C3D4".into(), IdTokenEnum::Iso14443);
-    let energy = |wh: f64| {
-        let mut s = SampledValue::new(wh);
-        s.measurand = Some(MeasurandEnum::EnergyActiveImportRegister);
-        vec![MeterValue::new(vec![s], now())]
-    };
-    for (seq, event, trigger, wh) in [
-        (
-            0,
-            TransactionEventEnum::Started,
-            TriggerReasonEnum::Authorized,
-            120_500.0,
-        ),
-        (
-            1,
-            TransactionEventEnum::Updated,
-            TriggerReasonEnum::MeterValuePeriodic,
-            128_500.0,
-        ),
-        (
-            2,
-            TransactionEventEnum::Ended,
-            TriggerReasonEnum::StopAuthorized,
-            150_700.0,
-        ),
-    ] {
-        let mut tx = TransactionEventRequest::new(
-            event,
-            now(),
-            trigger,
-            seq,
-            Transaction::new("tx-0001".into()),
-        );
-        tx.meter_value = Some(energy(wh));
-        if seq == 0 {
-            tx.id_token = Some(token.clone());
-            tx.evse = Some(Evse::new(1));
+/// Common to OCPP 2.0.1 and 2.1: the two versions have the same shapes for these messages.
+trait V2x: Dialect {
+    fn boot() -> Self::Request;
+    fn event(seq: i32, kind: &str, wh: f64) -> Self::Request;
+    fn stop_accepted() -> Self::Response;
+}
+
+macro_rules! v2x {
+    ($module:ident, $dialect:ident) => {
+        impl V2x for $module::$dialect {
+            fn boot() -> Self::Request {
+                use $module::*;
+                BootNotificationRequest::new(ChargingStation::new("DC-150".into(), "joule".into()), BootReasonEnum::PowerUp).into()
+            }
+
+            fn event(seq: i32, kind: &str, wh: f64) -> Self::Request {
+                use $module::*;
+                let (event, trigger) = match kind {
+                    "Started" => (TransactionEventEnum::Started, TriggerReasonEnum::Authorized),
+                    "Ended" => (TransactionEventEnum::Ended, TriggerReasonEnum::RemoteStop),
+                    _ => (TransactionEventEnum::Updated, TriggerReasonEnum::MeterValuePeriodic),
+                };
+                let mut info = Transaction::new("TX-DEMO-0001".into());
+                if kind == "Ended" {
+                    info.stopped_reason = Some(ReasonEnum::Remote);
+                }
+                let mut sample = SampledValue::new(wh);
+                sample.measurand = Some(MeasurandEnum::EnergyActiveImportRegister);
+                let mut tx = TransactionEventRequest::new(event, now(), trigger, seq, info);
+                tx.meter_value = Some(vec![MeterValue::new(vec![sample], now())]);
+                if seq == 0 {
+                    let mut evse = Evse::new(1);
+                    evse.connector_id = Some(1);
+                    tx.evse = Some(evse);
+                    // 2.0.1 types the token kind as an enumeration, 2.1 as a string; JSON fits both.
+                    tx.id_token = serde_json::from_value(json!({"idToken": ID_TAG, "type": "ISO14443"})).ok();
+                }
+                tx.into()
+            }
+
+            fn stop_accepted() -> Self::Response {
+                use $module::*;
+                RequestStopTransactionResponse::new(RequestStartStopStatusEnum::Accepted).into()
+            }
         }
-        link.station_calls(tx, |_| TransactionEventResponse::new().into())?;
-    }
-    link.station_calls(HeartbeatRequest::new(), |_| {
-        HeartbeatResponse::new(now()).into()
-    })
-    .context("heartbeat")?;
-    Ok(())
+    };
 }
 
-fn session_v21(out: &mut dyn Write) -> Result<()> {
-    use v21::*;
-    let mut link = Link::<V21>::new(out)?;
-    let station = ChargingStation::new("DC-150".into(), "joule".into());
-    link.station_calls(
-        BootNotificationRequest::new(station, BootReasonEnum::PowerUp),
-        |_| BootNotificationResponse::new(now(), 300, RegistrationStatusEnum::Accepted).into(),
-    )?;
-    let mut tx = TransactionEventRequest::new(
-        TransactionEventEnum::Started,
-        now(),
-        TriggerReasonEnum::CablePluggedIn,
-        0,
-        Transaction::new("tx-0002".into()),
-    );
-    tx.evse = Some(Evse::new(1));
-    link.station_calls(tx, |_| TransactionEventResponse::new().into())?;
-    let stream = NotifyPeriodicEventStreamRequest::new(
-        vec![
-            StreamDataElement::new(0.0, "402.5".into()),
-            StreamDataElement::new(0.2, "402.9".into()),
-        ],
-        1,
-        0,
-        now(),
-    );
-    link.station.send(stream)?;
-    link.flush()?;
-    match link.csms.poll_event() {
-        Some(Event::Send { .. }) => {}
-        other => bail!("expected the SEND, got {other:?}"),
-    }
-    link.station_calls(HeartbeatRequest::new(), |_| {
-        HeartbeatResponse::new(now()).into()
-    })?;
+v2x!(v201, V201);
+v2x!(v21, V21);
+
+async fn charge_v2x<D: V2x>(api: &Api, url: &str, station: &str) -> Result<()> {
+    say(&format!("\n=== OCPP {}: station {station} ===", D::VERSION))?;
+    let mut client = Client::<D>::connect(ClientConfig::new(url, station)).await?;
+    client.call(D::boot()).await?;
+    say("BootNotification -> accepted")?;
+    client.call(D::event(0, "Started", 120_500.0)).await?;
+    client.call(D::event(1, "Updated", 131_000.0)).await?;
+    client.call(D::event(2, "Updated", 150_700.0)).await?;
+    say("TransactionEvent Started, Updated x2 (energy register)")?;
+    let stop = api.remote_stop(station);
+    let station_side = answer_next(&mut client, |_| D::stop_accepted());
+    let (stopped, action) = tokio::join!(stop, station_side);
+    say(&format!(
+        "operator: POST /api/v1/stop -> station answered {} to {}",
+        stopped?["response"]["status"], action?
+    ))?;
+    client.call(D::event(3, "Ended", 150_700.0)).await?;
+    say("TransactionEvent Ended")?;
+    client.close().await;
     Ok(())
 }

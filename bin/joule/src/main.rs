@@ -27,9 +27,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs a complete OCPP exchange between a charging station and a central system, for every
-    /// OCPP version, on built-in defaults, and prints every frame.
-    Demo,
+    /// Starts the central system on built-in defaults (SQLite in a temporary directory, a
+    /// generated API key, loopback ports) and charges one simulated station per OCPP version over
+    /// real WebSockets, each stopped remotely through the REST API.
+    Demo {
+        /// Keep the central system running afterwards, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// The central system: OCPP 1.6J, 2.0.1 and 2.1 stations over WebSocket, a REST API for
     /// operators, SQLite (default) or PostgreSQL.
     Csms(csms_cmd::CsmsArgs),
@@ -64,7 +69,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo { keep_running } => demo::run(keep_running),
         Command::Csms(args) => csms_cmd::run(args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
