@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use csms::CsmsConfig;
+use csms::tls::TlsSettings;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,6 +39,19 @@ pub struct CsmsArgs {
     /// Heartbeat interval given to stations, in seconds.
     #[arg(long, default_value_t = 300)]
     heartbeat_interval: u64,
+    /// Serve `wss://` with this certificate chain (PEM); security profiles 2 and 3.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key of the TLS certificate (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates that sign station certificates (PEM): enables mutual TLS (profile 3), the
+    /// certificate's common name must be the station id.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Refuse stations that present no client certificate.
+    #[arg(long, requires = "tls_client_ca")]
+    require_client_cert: bool,
 }
 
 /// Runs the central system until Ctrl-C.
@@ -50,6 +65,15 @@ pub fn run(args: CsmsArgs) -> Result<ExitCode> {
     config.call_timeout = Duration::from_secs(args.call_timeout.max(1));
     config.max_message_bytes = args.max_message_bytes;
     config.heartbeat_interval = Duration::from_secs(args.heartbeat_interval);
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+            require_client_cert: args.require_client_cert,
+        }),
+        _ => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = csms::start(config).await?;

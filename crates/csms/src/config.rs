@@ -25,6 +25,8 @@ pub struct CsmsConfig {
     pub max_message_bytes: usize,
     /// Heartbeat interval given to stations in the BootNotification answer.
     pub heartbeat_interval: Duration,
+    /// TLS on the OCPP endpoint (`wss://`, security profiles 2 and 3); plain `ws://` when absent.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl CsmsConfig {
@@ -40,6 +42,7 @@ impl CsmsConfig {
             call_timeout: Duration::from_secs(30),
             max_message_bytes: 256 * 1024,
             heartbeat_interval: Duration::from_secs(300),
+            tls: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::CsmsConfig;
 
@@ -56,6 +57,9 @@ pub enum CsmsError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The TLS settings are unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     /// No API key was configured.
     #[error("no API key configured (give --api-key or JOULE_API_KEY)")]
     NoApiKey,
@@ -97,6 +101,7 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
         return Err(CsmsError::NoApiKey);
     }
     telemetry::install();
+    let tls_config = config.tls.as_ref().map(tls::server_config).transpose()?;
     let store = Store::connect(&config.db).await?;
     let ocpp = bind(config.ocpp_listen).await?;
     let api = bind(config.api_listen).await?;
@@ -108,23 +113,30 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
         config,
     });
     let (shutdown, signal) = watch::channel(false);
-    let serve = |listener: TcpListener, router: axum::Router, mut signal: watch::Receiver<bool>| {
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = signal.wait_for(|stop| *stop).await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(error = %e, "server failed");
-            }
-        })
+    let stop = |mut signal: watch::Receiver<bool>| async move {
+        let _ = signal.wait_for(|stop| *stop).await;
     };
-    let tasks = vec![
-        serve(ocpp, server::router(ctx.clone()), signal.clone()),
-        serve(api, api::router(ctx.clone()), signal),
-    ];
+    let stations =
+        server::router(ctx.clone()).into_make_service_with_connect_info::<tls::PeerIdentity>();
+    let ocpp_task = match tls_config {
+        Some(tls_config) => {
+            let listener =
+                tls::TlsListener::new(ocpp, tls_config).map_err(|source| CsmsError::Bind {
+                    addr: ocpp_addr,
+                    source,
+                })?;
+            let serving =
+                axum::serve(listener, stations).with_graceful_shutdown(stop(signal.clone()));
+            tokio::spawn(async move { log_end(serving.await) })
+        }
+        None => {
+            let serving = axum::serve(ocpp, stations).with_graceful_shutdown(stop(signal.clone()));
+            tokio::spawn(async move { log_end(serving.await) })
+        }
+    };
+    let serving = axum::serve(api, api::router(ctx.clone())).with_graceful_shutdown(stop(signal));
+    let api_task = tokio::spawn(async move { log_end(serving.await) });
+    let tasks = vec![ocpp_task, api_task];
     tracing::info!(%ocpp_addr, %api_addr, "central system running");
     Ok(Running {
         ocpp_addr,
@@ -133,6 +145,12 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
         shutdown,
         tasks,
     })
+}
+
+fn log_end(result: std::io::Result<()>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "server failed");
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, CsmsError> {

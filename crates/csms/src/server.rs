@@ -3,10 +3,11 @@
 
 use crate::connection::serve;
 use crate::store::Registration;
+use crate::tls::PeerIdentity;
 use crate::{Ctx, api::error_response, now_ms};
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +27,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
 
 async fn upgrade(
     State(ctx): State<Arc<Ctx>>,
+    ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Path(station): Path<String>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -51,7 +53,7 @@ async fn upgrade(
             "no supported OCPP subprotocol offered (Sec-WebSocket-Protocol: ocpp2.1, ocpp2.0.1 or ocpp1.6)",
         );
     };
-    match admit(&ctx, &station, &headers).await {
+    match admit(&ctx, &station, &headers, &peer).await {
         Ok(()) => {}
         Err(response) => return response,
     }
@@ -68,9 +70,15 @@ async fn upgrade(
         })
 }
 
-/// Identifies and authenticates a station (security profile 1: HTTP Basic with the station's
-/// password, required whenever one is set for it).
-async fn admit(ctx: &Ctx, station: &str, headers: &HeaderMap) -> Result<(), Response> {
+/// Identifies and authenticates a station: by its client certificate when it presented one
+/// (profile 3: the common name must be the station id), otherwise by HTTP Basic with its password
+/// (profiles 1 and 2), required whenever one is set for it.
+async fn admit(
+    ctx: &Ctx,
+    station: &str,
+    headers: &HeaderMap,
+    peer: &PeerIdentity,
+) -> Result<(), Response> {
     let internal = |e: crate::store::StoreError| {
         tracing::error!(%station, error = %e, "cannot look the station up");
         error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage unavailable")
@@ -91,6 +99,16 @@ async fn admit(ctx: &Ctx, station: &str, headers: &HeaderMap) -> Result<(), Resp
             .register_station(station, Registration::Accepted, None, now_ms())
             .await
             .map_err(internal)?;
+    }
+    if let Some(cn) = &peer.certificate_cn {
+        if cn == station {
+            return Ok(());
+        }
+        tracing::warn!(%station, certificate = %cn, "refused: client certificate names another station");
+        return Err(error_response(
+            StatusCode::FORBIDDEN,
+            "the client certificate does not belong to this station",
+        ));
     }
     if !ctx.store.has_password(station).await.map_err(internal)? {
         return Ok(());

@@ -187,7 +187,9 @@ async fn stop(
     };
     let outcome = ctx.store.stop_transaction(&stop).await?;
     let tx_id = match &outcome {
-        StopOutcome::Stopped(tx) | StopOutcome::AlreadyStopped(tx) => Some(tx.id),
+        StopOutcome::Stopped(tx) | StopOutcome::AlreadyStopped(tx) => {
+            Some((tx.id, tx.connector_id))
+        }
         // Acknowledged all the same: an error would make the station retry forever.
         StopOutcome::Unknown => {
             tracing::warn!(
@@ -197,10 +199,16 @@ async fn stop(
             None
         }
     };
-    if let (StopOutcome::Stopped(_), Some(tx)) = (&outcome, tx_id) {
+    if let (StopOutcome::Stopped(_), Some((tx, connector))) = (&outcome, tx_id) {
         for meter_value in req.transaction_data.iter().flatten() {
             ctx.store
-                .add_meter_values(station, 0, 0, Some(tx), &samples(meter_value))
+                .add_meter_values(
+                    station,
+                    connector,
+                    connector,
+                    Some(tx),
+                    &samples(meter_value),
+                )
                 .await?;
         }
     }
