@@ -162,6 +162,8 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
         }
     }
 
+    // Release the socket first; the bookkeeping below must not keep a dead peer waiting.
+    drop(socket);
     ctx.registry.remove(&station, connection);
     telemetry::station_connected(D::VERSION.label(), -1.0);
     for (_, reply) in waiting.drain() {

@@ -601,3 +601,82 @@ async fn the_api_requires_a_key_and_reports_errors_as_json(db: &str) {
     assert_eq!(status, 404);
     csms.shutdown().await;
 }
+
+/// A station whose socket went half-open (it never answers pings) is disconnected after the ping
+/// interval and shown offline. The idle phase runs on virtual time: the paused clock jumps to each
+/// deadline. (The clock is paused only then: database pool timers must not jump while SQLite works
+/// on its own threads.)
+#[tokio::test]
+async fn a_station_that_stops_answering_pings_is_shown_offline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = fresh_db("sqlite", "half_open").await.expect("SQLite");
+    let csms = start(&db, |c| c.ping_interval = Duration::from_secs(30)).await;
+    // A raw client that completes the upgrade and then never reads or answers anything.
+    let mut socket = tokio::net::TcpStream::connect(csms.ocpp_addr)
+        .await
+        .expect("TCP");
+    let upgrade = format!(
+        "GET /ocpp/CP-SILENT HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n",
+        csms.ocpp_addr
+    );
+    socket
+        .write_all(upgrade.as_bytes())
+        .await
+        .expect("upgrade sent");
+    let mut head = [0u8; 12];
+    socket
+        .read_exact(&mut head)
+        .await
+        .expect("upgrade answered");
+    assert_eq!(&head, b"HTTP/1.1 101");
+    // Registered, and the connection recorded in the database (the last database work before the
+    // connection idles).
+    let registered = async {
+        loop {
+            let seen = csms
+                .ctx
+                .store
+                .station("CP-SILENT")
+                .await
+                .expect("store")
+                .and_then(|s| s.last_seen_ms);
+            if csms.ctx.registry.get("CP-SILENT").is_some() && seen.is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), registered)
+        .await
+        .expect("station registered");
+    tokio::time::pause();
+    let connected_at = tokio::time::Instant::now();
+
+    // The server pings after 30 s and gives up at the next ping, 30 s later: the read ends then.
+    let mut rest = Vec::new();
+    let _ = socket.read_to_end(&mut rest).await;
+    let waited = connected_at.elapsed();
+    assert!(waited >= Duration::from_secs(60), "closed after {waited:?}");
+    assert!(waited < Duration::from_secs(61), "closed after {waited:?}");
+    tokio::time::resume();
+    let unregistered = async {
+        while csms.ctx.registry.get("CP-SILENT").is_some() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), unregistered)
+        .await
+        .expect("station unregistered");
+    let (_, station) = http(
+        csms.api_addr,
+        "GET",
+        "/api/v1/stations/CP-SILENT",
+        Some(API_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(station["online"].as_bool(), Some(false));
+    csms.shutdown().await;
+}
