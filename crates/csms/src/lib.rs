@@ -5,6 +5,7 @@
 //! [`start`] binds both listeners and serves until the returned [`Running`] is shut down.
 
 pub mod api;
+pub mod ca;
 pub mod config;
 pub mod connection;
 pub mod handlers;
@@ -33,6 +34,8 @@ pub struct Ctx {
     pub registry: Registry,
     /// Settings.
     pub config: CsmsConfig,
+    /// Signs station certificates.
+    pub ca: ca::CertificateAuthority,
 }
 
 /// Milliseconds since the Unix epoch, from the wall clock.
@@ -60,6 +63,9 @@ pub enum CsmsError {
     /// The TLS settings are unusable.
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    /// The certificate authority could not be loaded or made.
+    #[error("certificate authority: {0}")]
+    Ca(#[from] ca::CaError),
     /// No API key was configured.
     #[error("no API key configured (give --api-key or JOULE_API_KEY)")]
     NoApiKey,
@@ -107,10 +113,12 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
     let api = bind(config.api_listen).await?;
     let ocpp_addr = local(&ocpp, config.ocpp_listen)?;
     let api_addr = local(&api, config.api_listen)?;
+    let ca = ca::CertificateAuthority::load_or_create(&store).await?;
     let ctx = Arc::new(Ctx {
         store,
         registry: Registry::default(),
         config,
+        ca,
     });
     let (shutdown, signal) = watch::channel(false);
     let stop = |mut signal: watch::Receiver<bool>| async move {

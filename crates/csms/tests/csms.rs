@@ -43,6 +43,7 @@ on_both_backends!(
     bad_input_is_answered_and_never_crashes,
     a_reconnecting_station_replaces_its_old_connection,
     the_api_requires_a_key_and_reports_errors_as_json,
+    sign_certificate_issues_a_certificate_for_the_station_only,
 );
 
 async fn v16_charging_session_with_remote_commands_and_a_restart(db: &str) {
@@ -478,6 +479,72 @@ async fn bad_input_is_answered_and_never_crashes(db: &str) {
     )
     .await;
     assert_eq!(status, 404);
+    csms.shutdown().await;
+}
+
+/// A PEM certificate signing request for common name `cn`.
+fn csr(cn: &str) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().expect("key");
+    params
+        .serialize_request(&key)
+        .expect("CSR")
+        .pem()
+        .expect("PEM")
+}
+
+async fn sign_certificate_issues_a_certificate_for_the_station_only(db: &str) {
+    let csms = start(db, |_| {}).await;
+    for (version, protocol) in [("1.6", "ocpp1.6"), ("2.0.1", "ocpp2.0.1")] {
+        let station = format!("CP-CERT-{version}");
+        let mut cs = connect(csms.ocpp_addr, &station, protocol, None)
+            .await
+            .expect("accepted");
+        // A request for another station's name is refused and nothing follows.
+        let refused = cs
+            .ok("SignCertificate", json!({"csr": csr("SOMEONE-ELSE")}))
+            .await;
+        assert_eq!(refused["status"], "Rejected", "{version}");
+        let refused = cs.ok("SignCertificate", json!({"csr": "garbage"})).await;
+        assert_eq!(refused["status"], "Rejected", "{version}");
+
+        let accepted = cs
+            .ok("SignCertificate", json!({"csr": csr(&station)}))
+            .await;
+        assert_eq!(accepted["status"], "Accepted", "{version}");
+        let call = cs.recv().await.expect("CertificateSigned");
+        assert_eq!(
+            (call[0].as_i64(), call[2].as_str()),
+            (Some(2), Some("CertificateSigned")),
+            "{version}"
+        );
+        let chain = call[3]["certificateChain"].as_str().expect("chain");
+        assert_eq!(
+            chain.matches("BEGIN CERTIFICATE").count(),
+            2,
+            "station certificate and CA"
+        );
+        let leaf: rustls_pki_types::CertificateDer<'static> =
+            rustls_pki_types::pem::PemObject::from_pem_slice(chain.as_bytes()).expect("leaf");
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).expect("X.509");
+        let cn = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok());
+        assert_eq!(cn, Some(station.as_str()));
+        cs.send_text(&json!([3, call[1], {"status": "Accepted"}]).to_string())
+            .await;
+        cs.ok("Heartbeat", json!({})).await;
+    }
+    // The authority survives a restart: the same CA signs afterwards.
+    let before = csms.ctx.ca.certificate_pem().to_string();
+    csms.shutdown().await;
+    let csms = start(db, |_| {}).await;
+    assert_eq!(csms.ctx.ca.certificate_pem(), before);
     csms.shutdown().await;
 }
 

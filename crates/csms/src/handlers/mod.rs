@@ -91,6 +91,57 @@ pub(crate) async fn check_token(
     })
 }
 
+/// Queues a CALL to `station` to go out after the answer being prepared (e.g. CertificateSigned
+/// after SignCertificate); its outcome is only logged.
+pub(crate) fn call_after(ctx: &Ctx, station: &str, action: &str, payload: serde_json::Value) {
+    let Some(handle) = ctx.registry.get(station) else {
+        tracing::warn!(%station, %action, "station gone before a follow-up CALL");
+        return;
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let command = crate::connection::Command::Call {
+        action: action.to_string(),
+        payload,
+        reply,
+    };
+    if handle.commands.try_send(command).is_err() {
+        tracing::warn!(%station, %action, "connection busy; follow-up CALL dropped");
+        return;
+    }
+    let (station, action) = (station.to_string(), action.to_string());
+    tokio::spawn(async move {
+        match answer.await {
+            Ok(outcome) => tracing::info!(%station, %action, ?outcome, "follow-up CALL answered"),
+            Err(_) => tracing::warn!(%station, %action, "follow-up CALL lost with its connection"),
+        }
+    });
+}
+
+/// Signs a station's CSR with the built-in authority and queues CertificateSigned; whether it
+/// was accepted.
+pub(crate) fn sign_certificate(
+    ctx: &Ctx,
+    station: &str,
+    csr: &str,
+    now_ms: i64,
+    extra: serde_json::Value,
+) -> bool {
+    match ctx.ca.sign(csr, station, now_ms) {
+        Ok(chain) => {
+            let mut payload = serde_json::json!({"certificateChain": chain});
+            if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+                payload.extend(extra.clone());
+            }
+            call_after(ctx, station, "CertificateSigned", payload);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%station, error = %e, "refused to sign a certificate");
+            false
+        }
+    }
+}
+
 /// The current wall-clock time as an OCPP timestamp.
 pub(crate) fn timestamp(now_ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(now_ms).unwrap_or_else(Timestamp::now)

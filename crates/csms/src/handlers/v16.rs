@@ -86,8 +86,14 @@ impl Handles for V16 {
             }
             Request::SignCertificate(req) => {
                 record(ctx, station, "SignCertificate", &req, now).await?;
-                // Signing needs the built-in certificate authority, which is not there yet.
-                SignCertificateResponse::new(GenericStatusEnum::Rejected).into()
+                let signed =
+                    super::sign_certificate(ctx, station, &req.csr, now, serde_json::json!({}));
+                let status = if signed {
+                    GenericStatusEnum::Accepted
+                } else {
+                    GenericStatusEnum::Rejected
+                };
+                SignCertificateResponse::new(status).into()
             }
             other => {
                 return Err(HandlerError::Unsupported(

@@ -70,8 +70,19 @@ macro_rules! handlers_2x {
                         }
                         Request::SignCertificate(req) => {
                             record(ctx, station, "SignCertificate", &req, now).await?;
-                            // Signing needs the built-in certificate authority, which is not there yet.
-                            SignCertificateResponse::new(GenericStatusEnum::Rejected).into()
+                            // The built-in authority issues charging-station certificates only; V2G
+                            // certificates come from the V2G PKI.
+                            let kind = req.certificate_type.map(|t| t.as_str());
+                            let signed = matches!(kind, None | Some("ChargingStationCertificate"))
+                                && super::super::sign_certificate(
+                                    ctx,
+                                    station,
+                                    &req.csr,
+                                    now,
+                                    serde_json::json!({"certificateType": "ChargingStationCertificate"}),
+                                );
+                            let status = if signed { GenericStatusEnum::Accepted } else { GenericStatusEnum::Rejected };
+                            SignCertificateResponse::new(status).into()
                         }
                         // Everything else a station reports is kept; the answer carries nothing.
                         other => {

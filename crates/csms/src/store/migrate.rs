@@ -20,17 +20,31 @@ use std::pin::Pin;
 /// One migration: version, description and SQL.
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "settings",
+        include_str!("../../migrations/sqlite/0002_settings.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "settings",
+        include_str!("../../migrations/postgres/0002_settings.sql"),
+    ),
+];
 
 /// The migrations of one backend, as a source for [`Migrator::new`].
 #[derive(Debug, Clone, Copy)]

@@ -35,6 +35,7 @@ mod event;
 mod meter;
 mod migrate;
 mod password;
+mod setting;
 mod station;
 mod token;
 mod transaction;
