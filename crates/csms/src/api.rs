@@ -54,8 +54,9 @@ type ApiResult = Result<Json<Value>, ApiError>;
 /// The router of the REST API and the unauthenticated `/health`.
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let api = Router::new()
-        .route("/stations", get(stations))
+        .route("/stations", get(stations).post(register_station))
         .route("/stations/{id}", get(station))
+        .route("/stations/{id}/events", get(station_events))
         .route("/stations/{id}/call/{action}", post(call))
         .route("/tokens", get(tokens).post(put_token))
         .route("/tokens/{id_tag}", axum::routing::delete(delete_token))
@@ -150,6 +151,97 @@ async fn station(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> ApiResu
             ApiError::new(StatusCode::NOT_FOUND, format!("unknown station {id:?}"))
         })?;
     Ok(Json(station_json(&ctx, &record).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StationBody {
+    id: String,
+    #[serde(default)]
+    registration: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// Registers a station or changes its registration status or password (the password is stored
+/// as a salted digest; omitting it keeps the current one).
+async fn register_station(
+    State(ctx): State<Arc<Ctx>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: StationBody = parse(&body)?;
+    if body.id.is_empty()
+        || body.id.len() > 48
+        || body.id.chars().any(|c| c.is_control() || c == '/')
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "id must have 1 to 48 printable characters, no '/'",
+        ));
+    }
+    let registration = match body.registration.as_deref() {
+        None => crate::store::Registration::Accepted,
+        Some(text) => text.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "registration must be Accepted, Pending or Rejected",
+            )
+        })?,
+    };
+    if let Some(password) = &body.password {
+        // OCPP 1.6 security whitepaper and 2.x: 16 to 40 characters.
+        if !(16..=40).contains(&password.chars().count()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "password must have 16 to 40 characters",
+            ));
+        }
+    }
+    ctx.store
+        .register_station(&body.id, registration, body.password.as_deref(), now_ms())
+        .await?;
+    let record =
+        ctx.store.station(&body.id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "station not stored")
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(station_json(&ctx, &record).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventFilter {
+    action: Option<String>,
+}
+
+/// What a station reported beyond transactions: security events, reports, firmware status, …
+async fn station_events(
+    State(ctx): State<Arc<Ctx>>,
+    Path(id): Path<String>,
+    Query(filter): Query<EventFilter>,
+) -> ApiResult {
+    if ctx.store.station(&id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown station {id:?}"),
+        ));
+    }
+    let events: Vec<Value> = ctx
+        .store
+        .station_events(&id, filter.action.as_deref())
+        .await?
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "action": e.action,
+                "receivedAt": iso(Some(e.received_ms)),
+                "payload": serde_json::from_str::<Value>(&e.payload).unwrap_or(Value::String(e.payload.clone())),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"events": events})))
 }
 
 /// Sends a CALL to a connected station and waits for its answer.

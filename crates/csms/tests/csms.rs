@@ -666,6 +666,62 @@ async fn the_api_requires_a_key_and_reports_errors_as_json(db: &str) {
     assert_eq!(status, 404);
     let (status, _): (u16, Value) = http(api, "GET", "/nowhere", Some(API_KEY), None).await;
     assert_eq!(status, 404);
+
+    // Stations are registered by operators, with a registration status and a password.
+    let register = |body: Value| http(api, "POST", "/api/v1/stations", Some(API_KEY), Some(body));
+    let (status, _) = register(json!({"id": "CP-NEW", "password": "short"})).await;
+    assert_eq!(status, 400, "passwords have 16 to 40 characters");
+    let (status, _) = register(json!({"id": "CP-NEW", "registration": "Maybe"})).await;
+    assert_eq!(status, 400);
+    let body = json!({"id": "CP-NEW", "registration": "Pending", "password": "0123456789abcdef"});
+    let (status, station) = register(body).await;
+    assert_eq!(
+        (status, station["registration"].as_str()),
+        (201, Some("Pending"))
+    );
+    assert_eq!(
+        connect(csms.ocpp_addr, "CP-NEW", "ocpp1.6", None)
+            .await
+            .err(),
+        Some(401)
+    );
+    let mut cp = connect(
+        csms.ocpp_addr,
+        "CP-NEW",
+        "ocpp1.6",
+        Some(("CP-NEW", "0123456789abcdef")),
+    )
+    .await
+    .expect("accepted");
+    let boot = cp
+        .ok(
+            "BootNotification",
+            json!({"chargePointVendor": "joule", "chargePointModel": "DC"}),
+        )
+        .await;
+    assert_eq!(boot["status"], "Pending");
+    cp.ok(
+        "SecurityEventNotification",
+        json!({"type": "SettingSystemTime", "timestamp": T0}),
+    )
+    .await;
+    let path = "/api/v1/stations/CP-NEW/events?action=SecurityEventNotification";
+    let (status, events) = http(api, "GET", path, Some(API_KEY), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(events["events"][0]["payload"]["type"], "SettingSystemTime");
+    assert_eq!(
+        http(
+            api,
+            "GET",
+            "/api/v1/stations/NOPE/events",
+            Some(API_KEY),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    drop(cp);
     csms.shutdown().await;
 }
 
