@@ -1,4 +1,5 @@
-//! `joule csms`: runs the central system until interrupted.
+//! `joule csms`: runs the central system until interrupted. Settings come from the defaults, then
+//! the `--config` file, then the flags given on the command line.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -9,36 +10,39 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Command-line settings of the central system.
+/// Command-line settings of the central system; each overrides the configuration file.
 #[derive(Debug, Args)]
 pub struct CsmsArgs {
-    /// Address for station WebSocket connections (`ws://ADDR/ocpp/{stationId}`).
-    #[arg(long, default_value = "0.0.0.0:9000")]
-    ocpp_listen: SocketAddr,
-    /// Address of the REST API.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    api_listen: SocketAddr,
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
-    #[arg(long, default_value = "sqlite://joule.db")]
-    db: String,
-    /// Key required in the `X-API-Key` header (repeatable); also read from JOULE_API_KEY.
+    /// Settings file (`.toml` or `.json`, see configs/csms.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address for station WebSocket connections, `ws://ADDR/ocpp/{stationId}` [default: 0.0.0.0:9000].
+    #[arg(long)]
+    ocpp_listen: Option<SocketAddr>,
+    /// Address of the REST API [default: 0.0.0.0:8080].
+    #[arg(long)]
+    api_listen: Option<SocketAddr>,
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB` [default: sqlite://joule.db].
+    #[arg(long)]
+    db: Option<String>,
+    /// Key required in the `X-API-Key` header (repeatable or comma-separated); also JOULE_API_KEY.
     #[arg(long = "api-key", env = "JOULE_API_KEY", value_delimiter = ',')]
     api_keys: Vec<String>,
     /// Accept unknown stations and register them on first connection.
     #[arg(long)]
     auto_register: bool,
-    /// Seconds between WebSocket pings; a station that misses a pong is disconnected.
-    #[arg(long, default_value_t = 60)]
-    ping_interval: u64,
-    /// Seconds a CALL to a station may wait for its answer.
-    #[arg(long, default_value_t = 30)]
-    call_timeout: u64,
-    /// Largest WebSocket message accepted from a station, in bytes.
-    #[arg(long, default_value_t = 256 * 1024)]
-    max_message_bytes: usize,
-    /// Heartbeat interval given to stations, in seconds.
-    #[arg(long, default_value_t = 300)]
-    heartbeat_interval: u64,
+    /// Seconds between WebSocket pings; a station that misses a pong is disconnected [default: 60].
+    #[arg(long)]
+    ping_interval: Option<u64>,
+    /// Seconds a CALL to a station may wait for its answer [default: 30].
+    #[arg(long)]
+    call_timeout: Option<u64>,
+    /// Largest WebSocket message accepted from a station, in bytes [default: 262144].
+    #[arg(long)]
+    max_message_bytes: Option<usize>,
+    /// Heartbeat interval given to stations, in seconds [default: 300].
+    #[arg(long)]
+    heartbeat_interval: Option<u64>,
     /// Serve `wss://` with this certificate chain (PEM); security profiles 2 and 3.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -54,26 +58,47 @@ pub struct CsmsArgs {
     require_client_cert: bool,
 }
 
+impl CsmsArgs {
+    fn into_config(self) -> Result<CsmsConfig> {
+        let mut config = match &self.config {
+            Some(path) => CsmsConfig::from_file(path)?,
+            None => CsmsConfig::new(Vec::new()),
+        };
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        if let Some(addr) = self.ocpp_listen {
+            config.ocpp_listen = addr;
+        }
+        if let Some(addr) = self.api_listen {
+            config.api_listen = addr;
+        }
+        if let Some(db) = self.db {
+            config.db = db;
+        }
+        if !self.api_keys.is_empty() {
+            config.api_keys = self.api_keys;
+        }
+        config.auto_register |= self.auto_register;
+        config.ping_interval = self.ping_interval.map_or(config.ping_interval, secs);
+        config.call_timeout = self.call_timeout.map_or(config.call_timeout, secs);
+        config.max_message_bytes = self.max_message_bytes.unwrap_or(config.max_message_bytes);
+        config.heartbeat_interval = self
+            .heartbeat_interval
+            .map_or(config.heartbeat_interval, Duration::from_secs);
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            config.tls = Some(TlsSettings {
+                cert,
+                key,
+                client_ca: self.tls_client_ca,
+                require_client_cert: self.require_client_cert,
+            });
+        }
+        Ok(config)
+    }
+}
+
 /// Runs the central system until Ctrl-C.
 pub fn run(args: CsmsArgs) -> Result<ExitCode> {
-    let mut config = CsmsConfig::new(args.api_keys);
-    config.ocpp_listen = args.ocpp_listen;
-    config.api_listen = args.api_listen;
-    config.db = args.db;
-    config.auto_register = args.auto_register;
-    config.ping_interval = Duration::from_secs(args.ping_interval.max(1));
-    config.call_timeout = Duration::from_secs(args.call_timeout.max(1));
-    config.max_message_bytes = args.max_message_bytes;
-    config.heartbeat_interval = Duration::from_secs(args.heartbeat_interval);
-    config.tls = match (args.tls_cert, args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsSettings {
-            cert,
-            key,
-            client_ca: args.tls_client_ca,
-            require_client_cert: args.require_client_cert,
-        }),
-        _ => None,
-    };
+    let config = args.into_config()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = csms::start(config).await?;

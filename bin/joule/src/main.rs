@@ -37,7 +37,7 @@ enum Command {
     },
     /// The central system: OCPP 1.6J, 2.0.1 and 2.1 stations over WebSocket, a REST API for
     /// operators, SQLite (default) or PostgreSQL.
-    Csms(csms_cmd::CsmsArgs),
+    Csms(Box<csms_cmd::CsmsArgs>),
     /// OCPP tools.
     Ocpp {
         #[command(subcommand)]
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Demo { keep_running } => demo::run(keep_running),
-        Command::Csms(args) => csms_cmd::run(args),
+        Command::Csms(args) => csms_cmd::run(*args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
         } => ocpp_check::run(version, file.as_deref()),

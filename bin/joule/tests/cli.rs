@@ -146,3 +146,39 @@ fn demo_charges_a_station_of_every_version_through_the_central_system() {
     );
     assert!(stdout.contains("All three OCPP versions completed a charging session."));
 }
+
+#[test]
+fn csms_refuses_to_start_without_an_api_key_or_with_a_bad_config() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_joule"))
+        .args([
+            "csms",
+            "--ocpp-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite::memory:",
+        ])
+        .env_remove("JOULE_API_KEY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("joule starts");
+    let status = child.wait().expect("joule exits");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr read");
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("no API key configured"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("joule-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("csms.toml");
+    std::fs::write(&config, "api_keys = [\"k\"]\nauto_registr = true\n").expect("written");
+    let out = joule(&["csms", "--config", config.to_str().expect("UTF-8")], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auto_registr"),
+        "the unknown key is named"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleaned");
+}
