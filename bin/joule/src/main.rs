@@ -1,5 +1,6 @@
 //! `joule`: the EV fast-charging platform in one binary, one subcommand per service.
 
+mod charger_cmd;
 mod csms_cmd;
 mod demo;
 mod ocpp_check;
@@ -35,6 +36,9 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// The charging station: one task per gun over its hardware backend (`sim` for now), the
+    /// Live Controller HTTP API for every gun.
+    Charger(charger_cmd::ChargerArgs),
     /// The central system: OCPP 1.6J, 2.0.1 and 2.1 stations over WebSocket, a REST API for
     /// operators, SQLite (default) or PostgreSQL.
     Csms(Box<csms_cmd::CsmsArgs>),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { keep_running } => demo::run(keep_running),
         Command::Csms(args) => csms_cmd::run(*args),
+        Command::Charger(args) => charger_cmd::run(args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
         } => ocpp_check::run(version, file.as_deref()),

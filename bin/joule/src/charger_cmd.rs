@@ -1,0 +1,74 @@
+//! `joule charger`: runs a charging station from its configuration until interrupted.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use station::GunSpec;
+use station::config::StationConfig;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Command-line settings of the station.
+#[derive(Debug, Args)]
+pub struct ChargerArgs {
+    /// Station configuration (`.toml` or `.json`; seed 003's `charger.json` layout loads as is).
+    #[arg(long)]
+    config: PathBuf,
+    /// Address of the Live Controller HTTP API, overriding the configuration.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+}
+
+/// The runtime's view of each configured gun.
+pub fn gun_specs(config: &StationConfig) -> Vec<GunSpec> {
+    config
+        .guns
+        .iter()
+        .map(|g| GunSpec {
+            gun: g.id,
+            label: g.label.clone(),
+            backend: g.backend.clone(),
+            max_voltage: g.max_voltage,
+            max_current: g.max_current,
+            max_power: g.max_power,
+        })
+        .collect()
+}
+
+/// Runs the station until Ctrl-C.
+pub fn run(args: ChargerArgs) -> Result<ExitCode> {
+    let config = StationConfig::from_file(&args.config)?;
+    let http = args.http.unwrap_or(config.http);
+    if config.ocpp().is_some() {
+        tracing::warn!(
+            "the OCPP connection to the central system is not part of this station yet; running standalone"
+        );
+    }
+    let specs = gun_specs(&config);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let running = station::start(&specs, http, config.api_token.clone()).await?;
+        // The banner is informational: a closed stdout must not stop the station.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "station {} running: HTTP API on http://{}",
+            config.station_id, running.http_addr
+        );
+        for spec in &specs {
+            let _ = writeln!(
+                out,
+                "  gun {} ({}): http://{}/guns/{}/status",
+                spec.gun, spec.label, running.http_addr, spec.gun
+            );
+        }
+        let _ = out.flush();
+        drop(out);
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        running.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
