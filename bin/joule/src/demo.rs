@@ -1,6 +1,7 @@
 //! `joule demo`: the central system on embedded defaults (SQLite in a temporary directory, a
 //! generated API key, loopback ports), and one simulated station per OCPP version charging over a
-//! real WebSocket, stopped remotely through the REST API like an operator would.
+//! real WebSocket, stopped remotely through the REST API like an operator would; then a two-gun
+//! simulated charger whose gun 1 runs a short DC session through the Live Controller API.
 
 use anyhow::{Context, Result, bail};
 use csms::CsmsConfig;
@@ -73,15 +74,81 @@ async fn demo(keep_running: bool) -> Result<ExitCode> {
     }
     say("\nAll three OCPP versions completed a charging session.")?;
 
+    let charger = charge_on_the_station().await?;
+
     if keep_running {
-        say("The central system keeps running; press Ctrl-C to stop.")?;
+        say("The central system and the charger keep running; press Ctrl-C to stop.")?;
         tokio::signal::ctrl_c()
             .await
             .context("cannot wait for Ctrl-C")?;
     }
+    charger.shutdown().await;
     csms.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts a two-gun simulated charger and runs a short session on gun 1 through its HTTP API.
+async fn charge_on_the_station() -> Result<station::Running> {
+    let gun = |n: u32| station::GunSpec {
+        gun: n,
+        label: format!("Gun {}", if n == 1 { "A" } else { "B" }),
+        backend: "sim".into(),
+        max_voltage: hal::Volts(1000.0),
+        max_current: hal::Amps(200.0),
+        max_power: hal::Watts(150_000.0),
+    };
+    let running = station::start(
+        &[gun(1), gun(2)],
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
+    )
+    .await?;
+    let base = format!("http://{}", running.http_addr);
+    say(&format!(
+        "\n=== Two-gun simulated charger ===\n  Live Controller API: {base} (gun 1), {base}/guns/2/... (gun 2)\n  try: curl -s -X POST {base}/start_session -H 'content-type: application/json' -d '{{\"duration_s\":10}}'\n       curl -s {base}/status | jq      curl -s {base}/guns      curl -sN {base}/events"
+    ))?;
+    let api = Api {
+        addr: running.http_addr,
+        key: String::new(),
+    };
+    let mut changes = running.guns[0].subscribe();
+    let (status, _) = api
+        .request(
+            "POST",
+            "/start_session",
+            Some(json!({"target_voltage": 400, "initial_current": 50, "duration_s": 2})),
+        )
+        .await?;
+    expect_status(status, 200, "starting a session on gun 1")?;
+    say("gun 1: POST /start_session (400 V, 50 A, 2 s)")?;
+    let mut last = String::new();
+    loop {
+        let snapshot = changes.borrow_and_update().clone();
+        let step = format!("{:?} / {:?}", snapshot.status.phase, snapshot.status.step);
+        if step != last {
+            say(&format!(
+                "gun 1: {step:<24} {:>7.1} V {:>6.1} A",
+                snapshot.status.voltage, snapshot.status.current
+            ))?;
+            last = step;
+        }
+        if !snapshot.status.session_active && snapshot.status.last_session_summary.is_some() {
+            if let Some(summary) = &snapshot.status.last_session_summary {
+                say(&format!(
+                    "gun 1: session {} — {} Wh at {} V / {} A on average, {} s",
+                    summary.ended_phase,
+                    summary.energy_wh,
+                    summary.avg_voltage,
+                    summary.avg_current,
+                    summary.duration_s
+                ))?;
+            }
+            break;
+        }
+        changes.changed().await.context("gun 1 stopped")?;
+    }
+    Ok(running)
 }
 
 fn say(line: &str) -> Result<()> {

@@ -145,6 +145,11 @@ fn demo_charges_a_station_of_every_version_through_the_central_system() {
         "{stdout}"
     );
     assert!(stdout.contains("All three OCPP versions completed a charging session."));
+    assert!(
+        stdout.contains("=== Two-gun simulated charger ==="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("gun 1: session COMPLETE"), "{stdout}");
 }
 
 #[test]
