@@ -481,14 +481,8 @@ impl Gun {
         // Even without a session the seed records the error at once.
         self.error = Some(self.error.take().unwrap_or(name.clone()));
         match &self.state {
-            State::Idle => {
-                // Nothing runs, but make sure nothing can: output off, contactor open.
-                vec![
-                    Action::SetCurrentLimit(Amps::ZERO),
-                    Action::EnableSupply(false),
-                    Action::OpenContactor,
-                ]
-            }
+            // Nothing runs, but make sure nothing can: output off, contactor open.
+            State::Idle => power_off(),
             // Already stopping: a fault skips the rest of the ramp.
             State::RampDown { outcome, .. } | State::Discharge { outcome, .. }
                 if outcome.error.is_some() =>
@@ -498,11 +492,7 @@ impl Gun {
                     outcome,
                     deadline: now + self.config.discharge_timeout,
                 };
-                vec![
-                    Action::SetCurrentLimit(Amps::ZERO),
-                    Action::EnableSupply(false),
-                    Action::OpenContactor,
-                ]
+                power_off()
             }
             _ => self.end(Phase::Aborted, Some(name), now, true),
         }
@@ -547,12 +537,7 @@ impl Gun {
             outcome,
             deadline: now + self.config.discharge_timeout,
         };
-        vec![
-            Action::SetCurrentLimit(Amps::ZERO),
-            Action::EnableSupply(false),
-            Action::OpenContactor,
-            Action::SetVoltage(Volts::ZERO),
-        ]
+        power_off()
     }
 
     fn tick(&mut self, r: &Readings, now: Instant) -> Vec<Action> {
@@ -655,12 +640,7 @@ impl Gun {
                         outcome,
                         deadline: now + self.config.discharge_timeout,
                     };
-                    return vec![
-                        Action::SetCurrentLimit(Amps::ZERO),
-                        Action::OpenContactor,
-                        Action::EnableSupply(false),
-                        Action::SetVoltage(Volts::ZERO),
-                    ];
+                    return power_off();
                 }
                 self.state = State::RampDown {
                     outcome,
@@ -902,6 +882,17 @@ impl Gun {
             cable_check: self.verdict,
         }
     }
+}
+
+/// Everything that makes the output safe, in the order it is applied: no current, supply off,
+/// contactor open, setpoint zero.
+fn power_off() -> Vec<Action> {
+    vec![
+        Action::SetCurrentLimit(Amps::ZERO),
+        Action::EnableSupply(false),
+        Action::OpenContactor,
+        Action::SetVoltage(Volts::ZERO),
+    ]
 }
 
 /// Gun-side voltage: the meter's, and 0 while the contactor is open.

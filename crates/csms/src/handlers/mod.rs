@@ -91,6 +91,21 @@ pub(crate) async fn check_token(
     })
 }
 
+/// Keeps what a station reported (its request payload) for the operator.
+pub(crate) async fn record<T: serde::Serialize>(
+    ctx: &Ctx,
+    station: &str,
+    action: &str,
+    payload: &T,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let text = serde_json::to_string(payload).unwrap_or_default();
+    ctx.store
+        .add_station_event(station, action, &text, now)
+        .await?;
+    Ok(())
+}
+
 /// Queues a CALL to `station` to go out after the answer being prepared (e.g. CertificateSigned
 /// after SignCertificate); its outcome is only logged.
 pub(crate) fn call_after(ctx: &Ctx, station: &str, action: &str, payload: serde_json::Value) {

@@ -1,6 +1,8 @@
 //! OCPP 1.6 station-initiated CALLs (core profile and security whitepaper).
 
-use super::{HandlerError, Handles, TokenStatus, Verdict, check_token, timestamp, watt_hours};
+use super::{
+    HandlerError, Handles, TokenStatus, Verdict, check_token, record, timestamp, watt_hours,
+};
 use crate::store::{self, BootInfo, MeterSample, NewTransaction, Registration, StopOutcome, TxRef};
 use crate::{Ctx, now_ms};
 use proto_ocpp::OcppVersion;
@@ -106,20 +108,6 @@ impl Handles for V16 {
 }
 
 use proto_ocpp::Dialect;
-
-async fn record<T: serde::Serialize>(
-    ctx: &Ctx,
-    station: &str,
-    action: &str,
-    payload: &T,
-    now: i64,
-) -> Result<(), HandlerError> {
-    let text = serde_json::to_string(payload).unwrap_or_default();
-    ctx.store
-        .add_station_event(station, action, &text, now)
-        .await?;
-    Ok(())
-}
 
 async fn boot(
     ctx: &Ctx,

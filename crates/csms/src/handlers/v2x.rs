@@ -4,7 +4,7 @@
 macro_rules! handlers_2x {
     ($module:ident, $dialect:ident, $version:expr) => {
         mod $module {
-            use super::super::{HandlerError, Handles, TokenStatus, Verdict, check_token, timestamp, watt_hours};
+            use super::super::{HandlerError, Handles, TokenStatus, Verdict, check_token, record, timestamp, watt_hours};
             use crate::store::{self, BootInfo, MeterSample, NewTransaction, Registration, StopOutcome, TxRef};
             use crate::{Ctx, now_ms};
             use proto_ocpp::Dialect;
@@ -97,18 +97,6 @@ macro_rules! handlers_2x {
                     };
                     Ok(response)
                 }
-            }
-
-            async fn record<T: serde::Serialize>(
-                ctx: &Ctx,
-                station: &str,
-                action: &str,
-                payload: &T,
-                now: i64,
-            ) -> Result<(), HandlerError> {
-                let text = serde_json::to_string(payload).unwrap_or_default();
-                ctx.store.add_station_event(station, action, &text, now).await?;
-                Ok(())
             }
 
             /// Applies a TransactionEvent exactly once: a retried event (same transaction and
