@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use station::GunSpec;
-use station::config::StationConfig;
+use station::config::{OcppVersion, StationConfig};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,15 +40,26 @@ pub fn gun_specs(config: &StationConfig) -> Vec<GunSpec> {
 pub fn run(args: ChargerArgs) -> Result<ExitCode> {
     let config = StationConfig::from_file(&args.config)?;
     let http = args.http.unwrap_or(config.http);
-    if config.ocpp().is_some() {
-        tracing::warn!(
-            "the OCPP connection to the central system is not part of this station yet; running standalone"
-        );
-    }
     let specs = gun_specs(&config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = station::start(&specs, http, config.api_token.clone()).await?;
+        if let Some(endpoint) = config.ocpp() {
+            if endpoint.version == OcppVersion::V16 {
+                let settings = station::ocpp16::OcppSettings {
+                    url: endpoint.url.to_string(),
+                    station_id: endpoint.station_id.to_string(),
+                    vendor: config.vendor.clone(),
+                    model: config.model.clone(),
+                    firmware_version: config.firmware_version.clone(),
+                    meter_sample_interval: config.meter_sample_interval,
+                    remote_session: charger::SessionParams::seed_defaults(),
+                };
+                station::ocpp16::spawn(settings, running.guns.clone());
+            } else {
+                tracing::warn!(version = %endpoint.version, "the station speaks OCPP 1.6 only so far; running standalone");
+            }
+        }
         // The banner is informational: a closed stdout must not stop the station.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(

@@ -57,6 +57,9 @@ pub struct GunSnapshot {
     pub status: Status,
     /// The `/meter` body.
     pub meter: MeterView,
+    /// The meter's energy register, Wh (for OCPP meterStart/meterStop); `None` while silent.
+    #[serde(skip)]
+    pub register_wh: Option<f64>,
 }
 
 /// The handle to a running gun task.
@@ -280,6 +283,7 @@ impl GunTask {
             label: self.label.clone(),
             status: self.machine.status(readings, now.into_std()),
             meter: self.machine.meter_view(now.into_std()),
+            register_wh: readings.meter.map(|m| m.energy.value()),
         }
     }
 }

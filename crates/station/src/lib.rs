@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod gun;
+pub mod ocpp16;
 
 use charger::{Gun, GunConfig};
 use gun::GunHandle;

@@ -1,0 +1,202 @@
+//! The station's OCPP 1.6 link against the joule central system, in process over real sockets:
+//! boot, statuses, a remote start that runs a real (simulated) DC session with meter values, and a
+//! remote stop. Sessions run in real time with a 1 s charging duration.
+
+use charger::SessionParams;
+use csms::CsmsConfig;
+use serde_json::json;
+use station::gun::{self, GunHandle};
+use station::ocpp16::{self, OcppSettings};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sim_gun(n: u32) -> GunHandle {
+    let settings = hal::GunSettings {
+        gun: n,
+        max_current: hal::Amps(200.0),
+        max_power: hal::Watts(150_000.0),
+        max_voltage: hal::Volts(1000.0),
+    };
+    let hardware = hal::create("sim", &settings, std::time::Instant::now()).expect("sim");
+    let machine = charger::Gun::new(charger::GunConfig::new(
+        settings.max_voltage,
+        settings.max_current,
+        settings.max_power,
+    ));
+    gun::spawn(n, format!("Gun {n}"), machine, hardware)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() {
+    let db = std::env::temp_dir().join(format!("joule-station-ocpp-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let mut config = CsmsConfig::new(vec!["k".into()]);
+    config.ocpp_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.db = format!("sqlite://{}", db.display());
+    config.auto_register = true;
+    let csms = csms::start(config).await.expect("central system");
+    let ctx = csms.ctx.clone();
+
+    let guns = vec![sim_gun(1)];
+    let settings = OcppSettings {
+        url: format!("ws://{}/ocpp", csms.ocpp_addr),
+        station_id: "ST-OCPP".into(),
+        vendor: "joule".into(),
+        model: "DC-sim".into(),
+        firmware_version: "0.1.0".into(),
+        meter_sample_interval: Duration::from_secs(1),
+        remote_session: SessionParams {
+            duration: Duration::from_secs(1),
+            ..SessionParams::seed_defaults()
+        },
+    };
+    let link = ocpp16::spawn(settings, guns.clone());
+
+    eventually("boot and connector statuses", || async {
+        let statuses = ctx
+            .store
+            .connector_statuses("ST-OCPP")
+            .await
+            .unwrap_or_default();
+        statuses
+            .iter()
+            .any(|s| s.connector_id == 1 && s.status == "Available")
+    })
+    .await;
+    let station = ctx
+        .store
+        .station("ST-OCPP")
+        .await
+        .expect("store")
+        .expect("registered");
+    assert_eq!(station.model.as_deref(), Some("DC-sim"));
+
+    // Remote start: the gun runs its whole DC session inside a transaction.
+    let answer = csms::api::call_station(
+        &ctx,
+        "ST-OCPP",
+        "RemoteStartTransaction",
+        json!({"connectorId": 1, "idTag": "TAG-7"}),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(answer["status"], "Accepted");
+    eventually("the transaction to complete", || async {
+        let done = ctx
+            .store
+            .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Completed))
+            .await;
+        !done.unwrap_or_default().is_empty()
+    })
+    .await;
+    let tx = ctx
+        .store
+        .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Completed))
+        .await
+        .expect("store")
+        .remove(0);
+    assert_eq!(tx.id_tag.as_deref(), Some("TAG-7"));
+    assert!(tx.energy_wh > 0.0, "{tx:?}");
+    assert_eq!(
+        tx.stop_reason.as_deref(),
+        Some("Local"),
+        "completed on its own"
+    );
+    let samples = ctx.store.meter_values(tx.id).await.expect("store");
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.measurand == "Energy.Active.Import.Register"),
+        "{samples:?}"
+    );
+    let summary = guns[0]
+        .snapshot()
+        .status
+        .last_session_summary
+        .expect("summary");
+    assert_eq!(summary.ended_phase, "COMPLETE");
+
+    // A second remote start, stopped remotely while it runs.
+    let answer = csms::api::call_station(
+        &ctx,
+        "ST-OCPP",
+        "RemoteStartTransaction",
+        json!({"connectorId": 1, "idTag": "TAG-8"}),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(answer["status"], "Accepted");
+    eventually("the second transaction to start", || async {
+        let active = ctx
+            .store
+            .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Active))
+            .await;
+        !active.unwrap_or_default().is_empty()
+    })
+    .await;
+    let running = ctx
+        .store
+        .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Active))
+        .await
+        .expect("store")
+        .remove(0);
+    let answer = csms::api::call_station(
+        &ctx,
+        "ST-OCPP",
+        "RemoteStopTransaction",
+        json!({"transactionId": running.id}),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(answer["status"], "Accepted");
+    eventually("the remote stop", || async {
+        let tx = ctx.store.transaction(running.id).await.ok().flatten();
+        tx.is_some_and(|t| t.stopped_ms.is_some())
+    })
+    .await;
+    let stopped = ctx
+        .store
+        .transaction(running.id)
+        .await
+        .expect("store")
+        .expect("transaction");
+    assert_eq!(stopped.stop_reason.as_deref(), Some("Remote"));
+    eventually("the connector to be Available again", || async {
+        let statuses = ctx
+            .store
+            .connector_statuses("ST-OCPP")
+            .await
+            .unwrap_or_default();
+        statuses
+            .iter()
+            .any(|s| s.connector_id == 1 && s.status == "Available")
+    })
+    .await;
+    // A remote start on a gun that does not exist is rejected.
+    let answer = csms::api::call_station(
+        &ctx,
+        "ST-OCPP",
+        "RemoteStartTransaction",
+        json!({"connectorId": 9, "idTag": "X"}),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(answer["status"], "Rejected");
+
+    link.abort();
+    csms.shutdown().await;
+    let _ = std::fs::remove_file(&db);
+}
