@@ -776,7 +776,7 @@ proptest! {
     // A fixed seed keeps CI deterministic.
     #![proptest_config(ProptestConfig {
         cases: 48,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6a6f_756c_65),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x006a_6f75_6c65),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

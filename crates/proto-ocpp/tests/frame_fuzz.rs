@@ -59,7 +59,7 @@ proptest! {
     // A fixed seed keeps CI deterministic; vary it locally (or use the fuzz corpus) to explore.
     #![proptest_config(ProptestConfig {
         cases: 2000,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6a6f_756c_65),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x006a_6f75_6c65),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
