@@ -313,12 +313,17 @@ impl<'a> Link<'a> {
                             state.remote_id_tag = Some(req.id_tag.clone());
                         }
                         let params = self.settings.remote_session.clone();
-                        matches!(
+                        let started = matches!(
                             handle
                                 .request(|reply| GunCommand::Start(params, reply))
                                 .await,
                             Some(Ok(()))
-                        )
+                        );
+                        if !started && let Some(state) = self.connectors.get_mut(&gun) {
+                            // The gun refused: the idTag must not stick to a later local session.
+                            state.remote_id_tag = None;
+                        }
+                        started
                     }
                     _ => false,
                 };
