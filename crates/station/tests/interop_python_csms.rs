@@ -1,0 +1,457 @@
+//! Interop against an independent central system: the station's OCPP 1.6 link, with one simulated
+//! DC gun, connects to `interop/csms_central.py`, a central system built on the Python `ocpp`
+//! package (pinned in `interop/requirements.txt`), which validates every message of ours against
+//! its own copies of the OCA schemas.
+//!
+//! The station boots and reports its connectors Available; a remote start runs a whole metered
+//! transaction that ends on its own; a second remote start is ended by a remote stop. The script
+//! prints one JSON event per message it receives and per answer to the commands the test writes
+//! to its stdin; the test awaits those events, each read with a time limit so that a hang fails.
+//! A message the package rejects fails the test with the package's reason. Sessions run in real
+//! time with a 1 s charging duration.
+//!
+//! The peer is the Python named by `JOULE_PYTHON`, else the workspace's `.venv` (which
+//! `cargo xtask test` prepares). Without one the test is skipped, unless `JOULE_INTEROP=1` asks
+//! for it to be required.
+
+#![allow(clippy::print_stderr)]
+
+use charger::SessionParams;
+use serde_json::{Value, json};
+use station::gun::{self, GunHandle};
+use station::ocpp16::{self, OcppSettings};
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+const CENTRAL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/csms_central.py");
+const VENV_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
+/// The longest the central system may take to print its next event.
+const LINE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest one awaited event may take, however many others come before it (MeterValues
+/// keep coming while a transaction runs).
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+const STATION: &str = "JOULE-ST-1";
+const CONNECTOR: i64 = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against_python_csms() {
+    let Some(python) = peer_python() else {
+        return;
+    };
+    let mut central = PythonCentral::spawn(&python);
+    let listening = central
+        .find(0, "the listening port", |e| e["event"] == "listening")
+        .await;
+    let port = central.log[listening]["port"].as_u64();
+    let Some(port) = port else {
+        central.fail(&format!("no port in {}", central.log[listening]));
+    };
+
+    let guns = vec![sim_gun(1)];
+    let settings = OcppSettings {
+        url: format!("ws://127.0.0.1:{port}/ocpp"),
+        station_id: STATION.into(),
+        vendor: "joule".into(),
+        model: "DC-sim".into(),
+        firmware_version: "0.1.0".into(),
+        meter_sample_interval: Duration::from_secs(1),
+        remote_session: SessionParams {
+            duration: Duration::from_secs(1),
+            ..SessionParams::seed_defaults()
+        },
+    };
+    let link = ocpp16::spawn(settings, guns);
+
+    // Boot, then both connectors Available.
+    let boot = central
+        .find(listening, "BootNotification", |e| e["event"] == "received")
+        .await;
+    central.check(
+        received(&central.log[boot], "BootNotification"),
+        "the station's first message is a BootNotification",
+    );
+    central.check(
+        central.log[boot]["id"] == STATION,
+        "the station connects as its id under /ocpp/",
+    );
+    let boot_payload = &central.log[boot]["payload"];
+    central.check(
+        boot_payload["chargePointVendor"] == "joule"
+            && boot_payload["chargePointModel"] == "DC-sim",
+        "BootNotification names the vendor and model",
+    );
+    central
+        .find(boot, "StatusNotification Available for connector 0", |e| {
+            status(e, 0) == Some("Available")
+        })
+        .await;
+    let idle = central
+        .find(boot, "StatusNotification Available for connector 1", |e| {
+            status(e, CONNECTOR) == Some("Available")
+        })
+        .await;
+
+    // A remote start runs a whole metered transaction, which ends on its own.
+    central.command(json!({"cmd": "remote_start", "connectorId": CONNECTOR, "idTag": "TAG-7"}));
+    let answer = central
+        .find(idle, "the answer to RemoteStartTransaction", |e| {
+            answered(e, "RemoteStartTransaction")
+        })
+        .await;
+    central.check(
+        central.log[answer]["payload"]["status"] == "Accepted",
+        "the station accepts a remote start on its free connector",
+    );
+    let first = central.transaction(idle, "TAG-7").await;
+    let stop = central.stop(first, "the first transaction to end").await;
+    central.check(
+        central.log[stop]["payload"]["reason"] == "Local",
+        "a session that completes on its own ends with reason Local",
+    );
+    let tx = central.log[first]["response"]["transactionId"].clone();
+    let metered = central.log[first..stop].iter().any(|e| {
+        received(e, "MeterValues")
+            && e["payload"]["connectorId"] == CONNECTOR
+            && e["payload"]["transactionId"] == tx
+            && e["payload"]["meterValue"].as_array().is_some_and(|values| {
+                values.iter().any(|value| {
+                    value["sampledValue"].as_array().is_some_and(|samples| {
+                        samples
+                            .iter()
+                            .any(|s| s["measurand"] == "Energy.Active.Import.Register")
+                    })
+                })
+            })
+    });
+    central.check(
+        metered,
+        "MeterValues of the transaction with an Energy.Active.Import.Register sample",
+    );
+    let available = central
+        .find(stop, "connector 1 Available after the transaction", |e| {
+            status(e, CONNECTOR) == Some("Available")
+        })
+        .await;
+    let statuses: Vec<&str> = central.log[idle + 1..=available]
+        .iter()
+        .filter_map(|e| status(e, CONNECTOR))
+        .collect();
+    central.check(
+        statuses.first() != Some(&"Available") && statuses.contains(&"Charging"),
+        &format!(
+            "connector 1 goes from Available through Charging back to Available: {statuses:?}"
+        ),
+    );
+
+    // A second remote start, ended by a remote stop while it runs.
+    central.command(json!({"cmd": "remote_start", "connectorId": CONNECTOR, "idTag": "TAG-8"}));
+    let answer = central
+        .find(
+            available,
+            "the answer to the second RemoteStartTransaction",
+            |e| answered(e, "RemoteStartTransaction"),
+        )
+        .await;
+    central.check(
+        central.log[answer]["payload"]["status"] == "Accepted",
+        "the station accepts a second remote start once the connector is free again",
+    );
+    let second = central.transaction(available, "TAG-8").await;
+    let tx = central.log[second]["response"]["transactionId"].clone();
+    central.check(
+        tx != central.log[first]["response"]["transactionId"],
+        "the second transaction has a new id from the central system",
+    );
+    central.command(json!({"cmd": "remote_stop", "transactionId": tx}));
+    let answer = central
+        .find(second, "the answer to RemoteStopTransaction", |e| {
+            answered(e, "RemoteStopTransaction")
+        })
+        .await;
+    central.check(
+        central.log[answer]["payload"]["status"] == "Accepted",
+        "the station accepts a remote stop of its running transaction",
+    );
+    let stop = central
+        .stop(second, "the remotely stopped transaction to end")
+        .await;
+    central.check(
+        central.log[stop]["payload"]["reason"] == "Remote",
+        "a transaction ended by RemoteStopTransaction ends with reason Remote",
+    );
+    central
+        .find(stop, "connector 1 Available after the remote stop", |e| {
+            status(e, CONNECTOR) == Some("Available")
+        })
+        .await;
+
+    central.quit().await;
+    link.abort();
+}
+
+fn sim_gun(n: u32) -> GunHandle {
+    let settings = hal::GunSettings {
+        gun: n,
+        max_current: hal::Amps(200.0),
+        max_power: hal::Watts(150_000.0),
+        max_voltage: hal::Volts(1000.0),
+    };
+    let hardware = hal::create("sim", &settings, std::time::Instant::now()).expect("sim HAL");
+    let machine = charger::Gun::new(charger::GunConfig::new(
+        settings.max_voltage,
+        settings.max_current,
+        settings.max_power,
+    ));
+    gun::spawn(n, format!("Gun {n}"), machine, hardware)
+}
+
+/// Whether `event` is the central system's receipt of a valid `action` CALL.
+fn received(event: &Value, action: &str) -> bool {
+    event["event"] == "received" && event["action"] == action
+}
+
+/// The status a received StatusNotification reports for `connector`.
+fn status(event: &Value, connector: i64) -> Option<&str> {
+    let payload = &event["payload"];
+    (received(event, "StatusNotification") && payload["connectorId"] == connector)
+        .then(|| payload["status"].as_str())
+        .flatten()
+}
+
+/// Whether `event` is the station's answer to the central system's `action` CALL.
+fn answered(event: &Value, action: &str) -> bool {
+    event["event"] == "answer" && event["action"] == action
+}
+
+/// `interop/csms_central.py` running as a child process: its stdout events arrive through a
+/// channel fed by a reader thread and are kept in `log`, its stderr (every frame it sent and
+/// received) is collected for failure messages, and commands go to its stdin.
+struct PythonCentral {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: mpsc::UnboundedReceiver<String>,
+    stderr: Option<JoinHandle<String>>,
+    /// Every event read so far, in order.
+    log: Vec<Value>,
+}
+
+impl PythonCentral {
+    fn spawn(python: &OsStr) -> Self {
+        let mut child = Command::new(python)
+            .arg(CENTRAL_SCRIPT)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the central system script starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines, events) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            events,
+            stderr: Some(stderr),
+            log: Vec::new(),
+        }
+    }
+
+    /// The index in `log` of the first event at or after `from` that `matches`, reading more
+    /// events as needed. A rejection, an error or a lost connection fails the test.
+    async fn find(&mut self, from: usize, what: &str, matches: impl Fn(&Value) -> bool) -> usize {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let mut next = from;
+        loop {
+            if let Some(found) = self.log[next..].iter().position(&matches) {
+                return next + found;
+            }
+            next = self.log.len();
+            let event = self.read(what, deadline).await;
+            match event["event"].as_str() {
+                Some("rejected") => self.fail(&format!(
+                    "the Python central system rejected our {}: {}\npayload: {}",
+                    event["action"], event["error"], event["payload"]
+                )),
+                Some("error") => self.fail(&format!("the Python central system failed: {event}")),
+                Some("disconnected") => self.fail(&format!(
+                    "the station disconnected while awaiting {what}: {event}"
+                )),
+                _ => {}
+            }
+            self.log.push(event);
+        }
+    }
+
+    /// The next event, read within `LINE_TIMEOUT` and before `deadline`.
+    async fn read(&mut self, what: &str, deadline: Instant) -> Value {
+        let limit = deadline.min(Instant::now() + LINE_TIMEOUT);
+        let line = match tokio::time::timeout_at(limit, self.events.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => self.fail(&format!("the central system ended before {what}")),
+            Err(_) => self.fail(&format!("timed out waiting for {what}")),
+        };
+        match serde_json::from_str(&line) {
+            Ok(event) => event,
+            Err(e) => self.fail(&format!("not a JSON event ({e}): {line}")),
+        }
+    }
+
+    /// The StartTransaction on connector 1 for `id_tag` at or after `from`.
+    async fn transaction(&mut self, from: usize, id_tag: &str) -> usize {
+        let start = self
+            .find(from, &format!("StartTransaction for {id_tag}"), |e| {
+                received(e, "StartTransaction")
+            })
+            .await;
+        let payload = &self.log[start]["payload"];
+        self.check(
+            payload["connectorId"] == CONNECTOR && payload["idTag"] == id_tag,
+            &format!("the transaction runs on connector 1 for the remote start's {id_tag}"),
+        );
+        start
+    }
+
+    /// The StopTransaction of the transaction started at `start`, checked against its start.
+    async fn stop(&mut self, start: usize, what: &str) -> usize {
+        let stop = self
+            .find(start, what, |e| received(e, "StopTransaction"))
+            .await;
+        let (started, stopped) = (&self.log[start], &self.log[stop]["payload"]);
+        let meter_start = started["payload"]["meterStart"].as_i64();
+        let meter_stop = stopped["meterStop"].as_i64();
+        self.check(
+            stopped["transactionId"] == started["response"]["transactionId"],
+            "StopTransaction names the id StartTransaction was given",
+        );
+        self.check(
+            meter_start.zip(meter_stop).is_some_and(|(a, b)| b >= a),
+            &format!("meterStop {meter_stop:?} is at least meterStart {meter_start:?}"),
+        );
+        stop
+    }
+
+    /// Writes one command line to the central system.
+    fn command(&mut self, command: Value) {
+        let written = self
+            .stdin
+            .as_mut()
+            .map(|stdin| writeln!(stdin, "{command}").and_then(|()| stdin.flush()));
+        if !matches!(written, Some(Ok(()))) {
+            self.fail(&format!("cannot send {command}: {written:?}"));
+        }
+    }
+
+    /// Fails with the central system's log unless `condition` holds.
+    fn check(&mut self, condition: bool, what: &str) {
+        if !condition {
+            self.fail(&format!("expected: {what}"));
+        }
+    }
+
+    /// Asks the central system to quit and expects it to exit 0 without rejecting anything.
+    async fn quit(mut self) {
+        self.command(json!({"cmd": "quit"}));
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let line = match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(_) => self.fail("the central system did not exit after quit"),
+            };
+            let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if !matches!(
+                event["event"].as_str(),
+                Some("received" | "answer" | "disconnected")
+            ) {
+                self.fail(&format!("an unexpected event after quit: {line}"));
+            }
+        }
+        // Its stdout is closed, so it is exiting.
+        let status =
+            tokio::task::block_in_place(|| self.child.wait()).expect("the central system's status");
+        if !status.success() {
+            self.fail(&format!("the central system failed: {status}"));
+        }
+    }
+
+    /// Stops the central system and panics with `why`, its events and everything it wrote to
+    /// stderr.
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let status = tokio::task::block_in_place(|| self.child.wait());
+        let stderr = self
+            .stderr
+            .take()
+            .map(|reader| tokio::task::block_in_place(|| reader.join()).unwrap_or_default())
+            .unwrap_or_default();
+        let events: Vec<String> = self.log.iter().map(Value::to_string).collect();
+        panic!(
+            "{why}\ncentral system events:\n{}\ncentral system exit: {status:?}\ncentral system \
+             stderr:\n{stderr}",
+            events.join("\n")
+        );
+    }
+}
+
+impl Drop for PythonCentral {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the central system running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python to run the central system with: one that can import `ocpp` and `websockets`, tried
+/// in the order documented at the top of this file. `None` means skip; a required peer that is
+/// missing fails the test.
+fn peer_python() -> Option<OsString> {
+    let candidates: Vec<OsString> = std::env::var_os("JOULE_PYTHON")
+        .into_iter()
+        .chain([OsString::from(VENV_PYTHON)])
+        .collect();
+    let imports_peer = |python: &OsString| {
+        Command::new(python)
+            .args(["-c", "import ocpp, websockets"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if let Some(python) = candidates.iter().find(|python| imports_peer(python)) {
+        return Some(python.clone());
+    }
+    let tried = candidates
+        .iter()
+        .map(|python| python.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        std::env::var_os("JOULE_INTEROP").is_none_or(|required| required != "1"),
+        "JOULE_INTEROP=1 but no Python can import the `ocpp` and `websockets` packages (tried \
+         {tried}); run `cargo xtask test`, or point JOULE_PYTHON at a Python with \
+         interop/requirements.txt"
+    );
+    eprintln!(
+        "skipping the Python central system interop test: no Python can import the `ocpp` and \
+         `websockets` packages (tried {tried}); set JOULE_INTEROP=1 to require it"
+    );
+    None
+}
