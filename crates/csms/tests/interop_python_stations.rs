@@ -18,7 +18,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -28,7 +28,6 @@ use support::{API_KEY, fresh_db, http, start};
 use tokio::sync::mpsc;
 
 const STATION_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/csms_station.py");
-const VENV_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
 /// The longest the station may take to print its next event.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 const ID_TAG: &str = "PY-INTEROP-1";
@@ -50,7 +49,9 @@ async fn v21_python_station_charges_obeys_remote_stop_and_start_retries_its_stop
 
 /// The whole scenario of `interop/csms_station.py` for one version, with the operator's part.
 async fn python_station_session(version: &str, station: &str) {
-    let Some(python) = peer_python() else {
+    let Some(python) =
+        testkit::interop_python(&["ocpp", "websockets"], "the Python station interop test")
+    else {
         return;
     };
     let db = fresh_db("sqlite", &format!("interop-{station}"))
@@ -307,41 +308,4 @@ impl Drop for PythonStation {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The Python to run the station with: one that can import `ocpp` and `websockets`, tried in
-/// the order documented at the top of this file. `None` means skip; a required peer that is
-/// missing fails the test.
-fn peer_python() -> Option<OsString> {
-    let candidates: Vec<OsString> = std::env::var_os("JOULE_PYTHON")
-        .into_iter()
-        .chain([OsString::from(VENV_PYTHON)])
-        .collect();
-    let imports_peer = |python: &OsString| {
-        Command::new(python)
-            .args(["-c", "import ocpp, websockets"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if let Some(python) = candidates.iter().find(|python| imports_peer(python)) {
-        return Some(python.clone());
-    }
-    let tried = candidates
-        .iter()
-        .map(|python| python.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(", ");
-    assert!(
-        std::env::var_os("JOULE_INTEROP").is_none_or(|required| required != "1"),
-        "JOULE_INTEROP=1 but no Python can import the `ocpp` and `websockets` packages (tried \
-         {tried}); run `cargo xtask test`, or point JOULE_PYTHON at a Python with \
-         interop/requirements.txt"
-    );
-    eprintln!(
-        "skipping the Python station interop test: no Python can import the `ocpp` and \
-         `websockets` packages (tried {tried}); set JOULE_INTEROP=1 to require it"
-    );
-    None
 }

@@ -24,7 +24,6 @@ const VALIDATOR_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../interop/validate_payloads.py"
 );
-const VENV_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
 
 /// A PEM certificate, shortened: the schemas bound the length, not the content.
 const PEM: &str = concat!(
@@ -53,7 +52,7 @@ fn our_validator_accepts_our_encodings_and_rejects_the_broken_ones() {
 
 #[test]
 fn python_ocpp_accepts_our_encodings_and_rejects_the_broken_ones() {
-    let Some(python) = peer_python() else {
+    let Some(python) = testkit::interop_python(&["ocpp"], "the Python interop check") else {
         return;
     };
     let cases = all_cases();
@@ -1024,41 +1023,6 @@ fn v21_cases() -> Vec<Case> {
         ))
         .broken_at("soC"),
     ]
-}
-
-/// The Python to run the peer with: one that can import `ocpp`, tried in the order documented
-/// at the top of this file. `None` means skip; a required peer that is missing fails the test.
-fn peer_python() -> Option<OsString> {
-    let candidates: Vec<OsString> = std::env::var_os("JOULE_PYTHON")
-        .into_iter()
-        .chain([OsString::from(VENV_PYTHON)])
-        .collect();
-    let imports_ocpp = |python: &OsString| {
-        Command::new(python)
-            .args(["-c", "import ocpp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if let Some(python) = candidates.iter().find(|python| imports_ocpp(python)) {
-        return Some(python.clone());
-    }
-    let tried = candidates
-        .iter()
-        .map(|python| python.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(", ");
-    assert!(
-        std::env::var_os("JOULE_INTEROP").is_none_or(|required| required != "1"),
-        "JOULE_INTEROP=1 but no Python can import the `ocpp` package (tried {tried}); \
-         run `cargo xtask test`, or point JOULE_PYTHON at a Python with interop/requirements.txt"
-    );
-    eprintln!(
-        "skipping the Python interop check: no Python can import the `ocpp` package \
-         (tried {tried}); set JOULE_INTEROP=1 to require it"
-    );
-    None
 }
 
 /// The peer's answer to one line.

@@ -20,7 +20,7 @@ use charger::SessionParams;
 use serde_json::{Value, json};
 use station::gun::{self, GunHandle};
 use station::ocpp16::{self, OcppSettings};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread::JoinHandle;
@@ -29,7 +29,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const CENTRAL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/csms_central.py");
-const VENV_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
 /// The longest the central system may take to print its next event.
 const LINE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest one awaited event may take, however many others come before it (MeterValues
@@ -40,7 +39,10 @@ const CONNECTOR: i64 = 1;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against_python_csms() {
-    let Some(python) = peer_python() else {
+    let Some(python) = testkit::interop_python(
+        &["ocpp", "websockets"],
+        "the Python central system interop test",
+    ) else {
         return;
     };
     let mut central = PythonCentral::spawn(&python);
@@ -417,41 +419,4 @@ impl Drop for PythonCentral {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The Python to run the central system with: one that can import `ocpp` and `websockets`, tried
-/// in the order documented at the top of this file. `None` means skip; a required peer that is
-/// missing fails the test.
-fn peer_python() -> Option<OsString> {
-    let candidates: Vec<OsString> = std::env::var_os("JOULE_PYTHON")
-        .into_iter()
-        .chain([OsString::from(VENV_PYTHON)])
-        .collect();
-    let imports_peer = |python: &OsString| {
-        Command::new(python)
-            .args(["-c", "import ocpp, websockets"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if let Some(python) = candidates.iter().find(|python| imports_peer(python)) {
-        return Some(python.clone());
-    }
-    let tried = candidates
-        .iter()
-        .map(|python| python.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(", ");
-    assert!(
-        std::env::var_os("JOULE_INTEROP").is_none_or(|required| required != "1"),
-        "JOULE_INTEROP=1 but no Python can import the `ocpp` and `websockets` packages (tried \
-         {tried}); run `cargo xtask test`, or point JOULE_PYTHON at a Python with \
-         interop/requirements.txt"
-    );
-    eprintln!(
-        "skipping the Python central system interop test: no Python can import the `ocpp` and \
-         `websockets` packages (tried {tried}); set JOULE_INTEROP=1 to require it"
-    );
-    None
 }
