@@ -4,6 +4,7 @@
 
 use charger::SessionParams;
 use csms::CsmsConfig;
+use csms::store::{TransactionRecord, TxState};
 use serde_json::json;
 use station::gun::{self, GunHandle};
 use station::ocpp16::{self, OcppSettings};
@@ -11,15 +12,51 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+/// Polls `check` until it yields a value (the central system's database has no change events to
+/// await), at most 40 s.
+async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !check().await {
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+const STATION: &str = "ST-OCPP";
+
+/// An operator CALL to the station through the central system; the station's answer.
+async fn call(ctx: &csms::Ctx, action: &str, payload: serde_json::Value) -> serde_json::Value {
+    csms::api::call_station(ctx, STATION, action, payload)
+        .await
+        .expect("answered")
+}
+
+/// The station's newest transaction in `state`, if any.
+async fn newest(ctx: &csms::Ctx, state: TxState) -> Option<TransactionRecord> {
+    let all = ctx
+        .store
+        .transactions(Some(STATION), Some(state))
+        .await
+        .ok()?;
+    all.into_iter().next()
+}
+
+/// Whether connector 1 is reported Available.
+async fn connector_1_available(ctx: &csms::Ctx) -> Option<()> {
+    let statuses = ctx.store.connector_statuses(STATION).await.ok()?;
+    statuses
+        .iter()
+        .any(|s| s.connector_id == 1 && s.status == "Available")
+        .then_some(())
 }
 
 fn sim_gun(n: u32) -> GunHandle {
@@ -53,7 +90,7 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     let guns = vec![sim_gun(1)];
     let settings = OcppSettings {
         url: format!("ws://{}/ocpp", csms.ocpp_addr),
-        station_id: "ST-OCPP".into(),
+        station_id: STATION.into(),
         vendor: "joule".into(),
         model: "DC-sim".into(),
         firmware_version: "0.1.0".into(),
@@ -65,49 +102,30 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     };
     let link = ocpp16::spawn(settings, guns.clone());
 
-    eventually("boot and connector statuses", || async {
-        let statuses = ctx
-            .store
-            .connector_statuses("ST-OCPP")
-            .await
-            .unwrap_or_default();
-        statuses
-            .iter()
-            .any(|s| s.connector_id == 1 && s.status == "Available")
+    eventually("boot and connector statuses", || {
+        connector_1_available(&ctx)
     })
     .await;
     let station = ctx
         .store
-        .station("ST-OCPP")
+        .station(STATION)
         .await
         .expect("store")
         .expect("registered");
     assert_eq!(station.model.as_deref(), Some("DC-sim"));
 
     // Remote start: the gun runs its whole DC session inside a transaction.
-    let answer = csms::api::call_station(
+    let answer = call(
         &ctx,
-        "ST-OCPP",
         "RemoteStartTransaction",
         json!({"connectorId": 1, "idTag": "TAG-7"}),
     )
-    .await
-    .expect("answered");
+    .await;
     assert_eq!(answer["status"], "Accepted");
-    eventually("the transaction to complete", || async {
-        let done = ctx
-            .store
-            .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Completed))
-            .await;
-        !done.unwrap_or_default().is_empty()
+    let tx = eventually("the transaction to complete", || {
+        newest(&ctx, TxState::Completed)
     })
     .await;
-    let tx = ctx
-        .store
-        .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Completed))
-        .await
-        .expect("store")
-        .remove(0);
     assert_eq!(tx.id_tag.as_deref(), Some("TAG-7"));
     assert!(tx.energy_wh > 0.0, "{tx:?}");
     assert_eq!(
@@ -130,70 +148,41 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     assert_eq!(summary.ended_phase, "COMPLETE");
 
     // A second remote start, stopped remotely while it runs.
-    let answer = csms::api::call_station(
+    let answer = call(
         &ctx,
-        "ST-OCPP",
         "RemoteStartTransaction",
         json!({"connectorId": 1, "idTag": "TAG-8"}),
     )
-    .await
-    .expect("answered");
+    .await;
     assert_eq!(answer["status"], "Accepted");
-    eventually("the second transaction to start", || async {
-        let active = ctx
-            .store
-            .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Active))
-            .await;
-        !active.unwrap_or_default().is_empty()
+    let running = eventually("the second transaction to start", || {
+        newest(&ctx, TxState::Active)
     })
     .await;
-    let running = ctx
-        .store
-        .transactions(Some("ST-OCPP"), Some(csms::store::TxState::Active))
-        .await
-        .expect("store")
-        .remove(0);
-    let answer = csms::api::call_station(
+    let answer = call(
         &ctx,
-        "ST-OCPP",
         "RemoteStopTransaction",
         json!({"transactionId": running.id}),
     )
-    .await
-    .expect("answered");
+    .await;
     assert_eq!(answer["status"], "Accepted");
-    eventually("the remote stop", || async {
-        let tx = ctx.store.transaction(running.id).await.ok().flatten();
-        tx.is_some_and(|t| t.stopped_ms.is_some())
+    let stopped = eventually("the remote stop", || async {
+        let tx = ctx.store.transaction(running.id).await.ok().flatten()?;
+        tx.stopped_ms.is_some().then_some(tx)
     })
     .await;
-    let stopped = ctx
-        .store
-        .transaction(running.id)
-        .await
-        .expect("store")
-        .expect("transaction");
     assert_eq!(stopped.stop_reason.as_deref(), Some("Remote"));
-    eventually("the connector to be Available again", || async {
-        let statuses = ctx
-            .store
-            .connector_statuses("ST-OCPP")
-            .await
-            .unwrap_or_default();
-        statuses
-            .iter()
-            .any(|s| s.connector_id == 1 && s.status == "Available")
+    eventually("the connector to be Available again", || {
+        connector_1_available(&ctx)
     })
     .await;
     // A remote start on a gun that does not exist is rejected.
-    let answer = csms::api::call_station(
+    let answer = call(
         &ctx,
-        "ST-OCPP",
         "RemoteStartTransaction",
         json!({"connectorId": 9, "idTag": "X"}),
     )
-    .await
-    .expect("answered");
+    .await;
     assert_eq!(answer["status"], "Rejected");
 
     link.abort();
