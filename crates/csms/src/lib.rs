@@ -92,13 +92,6 @@ impl Running {
             let _ = task.await;
         }
     }
-
-    /// Waits until the servers end (they run until shut down).
-    pub async fn wait(self) {
-        for task in self.tasks {
-            let _ = task.await;
-        }
-    }
 }
 
 /// Opens the database and starts the OCPP and REST servers.

@@ -74,11 +74,6 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
     }
-
-    /// Waits until the server ends.
-    pub async fn wait(self) {
-        let _ = self.server.await;
-    }
 }
 
 /// Starts one task per gun over its hardware backend and serves the HTTP API on `http`.
