@@ -3,7 +3,10 @@
 mod charger_cmd;
 mod csms_cmd;
 mod demo;
+mod fleet_cmd;
 mod ocpp_check;
+mod pecc_cmd;
+mod sim_cmd;
 
 use clap::{Parser, Subcommand};
 use proto_ocpp::OcppVersion;
@@ -43,6 +46,12 @@ enum Command {
     /// The central system: OCPP 1.6J, 2.0.1 and 2.1 stations over WebSocket, a REST API for
     /// operators, SQLite (default) or PostgreSQL.
     Csms(Box<csms_cmd::CsmsArgs>),
+    /// The power-cabinet controller: serves PEP-WS to the SECCs of the dispensers and drives the
+    /// power modules.
+    Pecc(pecc_cmd::PeccArgs),
+    /// Simulated charge points: one station on simulated hardware driven over HTTP, or a load-test
+    /// fleet (`joule sim fleet`).
+    Sim(sim_cmd::SimArgs),
     /// OCPP tools.
     Ocpp {
         #[command(subcommand)]
@@ -77,6 +86,8 @@ fn main() -> ExitCode {
         Command::Demo { keep_running } => demo::run(keep_running),
         Command::Csms(args) => csms_cmd::run(*args),
         Command::Charger(args) => charger_cmd::run(args),
+        Command::Pecc(args) => pecc_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run(args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
         } => ocpp_check::run(version, file.as_deref()),

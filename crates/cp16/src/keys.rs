@@ -1,0 +1,1 @@
+//! The configuration key set of the charge point.
