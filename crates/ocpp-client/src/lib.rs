@@ -1,46 +1,87 @@
 //! The charging-station end of an OCPP-J connection: connects to `URL/{stationId}` offering one
-//! OCPP version, then drives the sans-I/O [`Session`] on a tokio task. The application calls the
-//! central system with [`Client::call`] and answers the central system's CALLs taken from
-//! [`Client::next_call`].
+//! OCPP version (over `ws://`, or `wss://` with a server CA and optionally a client certificate:
+//! security profiles 1–3), then drives the sans-I/O [`Session`] on a tokio task. The application
+//! calls the central system with [`Client::call`] (or a cloned [`Caller`]) and answers the central
+//! system's CALLs taken from [`Client::next_call`].
+//!
+//! Answers and later calls leave in the order the application gave them: a CALLRESULT given
+//! before a call is queued goes out first (OCPP 1.6 TriggerMessage: the confirmation precedes the
+//! triggered message).
 //!
 //! Reconnection policy belongs to the caller (the station and simulators decide how to back off);
 //! a closed connection fails pending calls with [`ClientError::Closed`].
 
+mod connection;
+pub mod tls;
+
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
-use proto_ocpp::session::{CallFailure, Config, Event, Role, Session};
+use proto_ocpp::session::{CallFailure, Config, Role, Session};
 use proto_ocpp::{Dialect, ErrorCode};
-use serde_json::Map;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, http};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Central-system URL without the station id, e.g. `ws://127.0.0.1:9000/ocpp`.
     pub url: String,
-    /// Station identity, appended to the URL.
+    /// Station identity, appended to the URL (percent-encoded).
     pub station_id: String,
-    /// Password for HTTP Basic authentication (security profile 1), if set for the station.
-    pub password: Option<String>,
+    /// Password for HTTP Basic authentication (security profiles 1 and 2). Bytes, because the
+    /// OCPP 1.6 security whitepaper allows a binary AuthorizationKey.
+    pub password: Option<Vec<u8>>,
+    /// TLS settings for `wss://` URLs (server roots, optional client certificate).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// How long a CALL may wait for its answer.
     pub call_timeout: Duration,
+    /// How long the TCP, TLS and WebSocket handshakes may take together.
+    pub connect_timeout: Duration,
+    /// WebSocket ping period; the connection is declared dead when a whole period passes after a
+    /// ping without any frame from the central system. `None` = no pings.
+    pub ping_interval: Option<Duration>,
 }
 
 impl ClientConfig {
-    /// Settings for `station_id` at `url` with a 30 s call timeout and no password.
+    /// Settings for `station_id` at `url` with a 30 s call timeout, no password, no TLS settings
+    /// and no pings.
     pub fn new(url: impl Into<String>, station_id: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             station_id: station_id.into(),
             password: None,
+            tls: None,
             call_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            ping_interval: None,
         }
     }
+
+    /// The full URL: the endpoint, `/`, and the percent-encoded station id.
+    pub fn station_url(&self) -> String {
+        format!(
+            "{}/{}",
+            self.url.trim_end_matches('/'),
+            percent_encode(&self.station_id)
+        )
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Why a connection or a call failed.
@@ -50,7 +91,11 @@ pub enum ClientError {
     /// The WebSocket connection could not be opened.
     #[error("cannot connect: {0}")]
     Connect(String),
-    /// The central system refused the connection with an HTTP status.
+    /// The TLS handshake failed (certificate, version or cipher suite).
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The central system refused the connection with an HTTP status (401: bad credentials,
+    /// 404: unknown station).
     #[error("the central system refused the connection: HTTP {0}")]
     Refused(u16),
     /// The central system chose no subprotocol, or another one than offered.
@@ -67,25 +112,47 @@ pub enum ClientError {
     Closed,
 }
 
-/// A CALL from the central system, to be answered once.
+/// A CALL from the central system, to be answered once. Dropping it unanswered answers with a
+/// CALLERROR InternalError.
 #[derive(Debug)]
 pub struct IncomingCall<D: Dialect> {
     /// The request.
     pub request: D::Request,
-    reply: oneshot::Sender<Answer<D>>,
+    id: String,
+    commands: Option<mpsc::UnboundedSender<Command<D>>>,
 }
 
 type Answer<D> = Result<<D as Dialect>::Response, (ErrorCode, String)>;
 
 impl<D: Dialect> IncomingCall<D> {
+    /// The CALL's message id.
+    pub fn message_id(&self) -> &str {
+        &self.id
+    }
+
     /// Answers with `response`.
-    pub fn respond(self, response: impl Into<D::Response>) {
-        let _ = self.reply.send(Ok(response.into()));
+    pub fn respond(mut self, response: impl Into<D::Response>) {
+        self.answer(Ok(response.into()));
     }
 
     /// Answers with a CALLERROR.
-    pub fn reject(self, code: ErrorCode, description: impl Into<String>) {
-        let _ = self.reply.send(Err((code, description.into())));
+    pub fn reject(mut self, code: ErrorCode, description: impl Into<String>) {
+        self.answer(Err((code, description.into())));
+    }
+
+    fn answer(&mut self, answer: Answer<D>) {
+        if let Some(commands) = self.commands.take() {
+            let _ = commands.send(Command::Answer(std::mem::take(&mut self.id), answer));
+        }
+    }
+}
+
+impl<D: Dialect> Drop for IncomingCall<D> {
+    fn drop(&mut self) {
+        self.answer(Err((
+            ErrorCode::InternalError,
+            "the station could not answer".into(),
+        )));
     }
 }
 
@@ -94,30 +161,73 @@ enum Command<D: Dialect> {
         D::Request,
         oneshot::Sender<Result<D::Response, ClientError>>,
     ),
+    Answer(String, Answer<D>),
     Close,
-}
-
-/// A live connection to a central system speaking dialect `D`.
-#[derive(Debug)]
-pub struct Client<D: Dialect> {
-    commands: mpsc::Sender<Command<D>>,
-    incoming: mpsc::Receiver<IncomingCall<D>>,
 }
 
 impl<D: Dialect> std::fmt::Debug for Command<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Call(request, _) => f.debug_tuple("Call").field(request).finish(),
+            Command::Answer(id, _) => f.debug_tuple("Answer").field(id).finish(),
             Command::Close => f.write_str("Close"),
         }
     }
 }
 
+/// A cloneable handle that calls the central system over a live connection.
+#[derive(Debug)]
+pub struct Caller<D: Dialect> {
+    commands: mpsc::UnboundedSender<Command<D>>,
+}
+
+impl<D: Dialect> Clone for Caller<D> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> Caller<D> {
+    /// Calls the central system and waits for its answer (or the call timeout).
+    pub async fn call(&self, request: impl Into<D::Request>) -> Result<D::Response, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Call(request.into(), reply))
+            .map_err(|_| ClientError::Closed)?;
+        answer.await.map_err(|_| ClientError::Closed)?
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// A live connection to a central system speaking dialect `D`.
+#[derive(Debug)]
+pub struct Client<D: Dialect> {
+    caller: Caller<D>,
+    incoming: mpsc::Receiver<IncomingCall<D>>,
+}
+
 impl<D: Dialect> Client<D> {
     /// Connects, negotiating `D`'s version, and starts the connection task.
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
-        let url = format!("{}/{}", config.url.trim_end_matches('/'), config.station_id);
-        let mut request = url
+        let limit = config.connect_timeout;
+        match tokio::time::timeout(limit, Self::open(config)).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Connect(format!(
+                "no connection within {} s",
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn open(config: ClientConfig) -> Result<Self, ClientError> {
+        let mut request = config
+            .station_url()
             .as_str()
             .into_client_request()
             .map_err(|e| ClientError::Connect(e.to_string()))?;
@@ -128,43 +238,82 @@ impl<D: Dialect> Client<D> {
             .map_err(|_| ClientError::Connect("invalid subprotocol header".into()))?;
         headers.insert("Sec-WebSocket-Protocol", protocol);
         if let Some(password) = &config.password {
-            let credentials = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{password}", config.station_id));
-            let value = format!("Basic {credentials}")
+            let mut credentials = format!("{}:", config.station_id).into_bytes();
+            credentials.extend_from_slice(password);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            let value = format!("Basic {encoded}")
                 .parse()
                 .map_err(|_| ClientError::Connect("invalid credentials".into()))?;
             headers.insert("Authorization", value);
         }
-        let (socket, response) = match tokio_tungstenite::connect_async(request).await {
-            Ok(connected) => connected,
-            Err(tungstenite::Error::Http(response)) => {
-                return Err(ClientError::Refused(response.status().as_u16()));
+        let uri = request.uri().clone();
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            other => {
+                return Err(ClientError::Connect(format!(
+                    "unsupported URL scheme {other:?}: use ws:// or wss://"
+                )));
             }
-            Err(e) => return Err(ClientError::Connect(e.to_string())),
         };
-        let chosen = response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok());
-        proto_ocpp::accept(&offer, chosen)?;
-
-        let mut session_config = Config::new(Role::ChargingStation);
-        session_config.call_timeout = config.call_timeout;
-        session_config.id_prefix = format!("{:08x}-", rand::random::<u32>());
-        let (commands, inbox) = mpsc::channel(64);
+        let host = uri
+            .host()
+            .ok_or_else(|| ClientError::Connect("the URL has no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| ClientError::Connect(format!("{host}:{port}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        // OCPP messages are small: modest buffers keep a connection cheap.
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(1024 * 1024))
+            .max_frame_size(Some(1024 * 1024));
+        let (commands, inbox) = mpsc::unbounded_channel();
         let (calls, incoming) = mpsc::channel(64);
-        tokio::spawn(run::<D>(socket, Session::new(session_config), inbox, calls));
-        Ok(Self { commands, incoming })
+        let session = Session::new(session_config(&config));
+        if secure {
+            let tls = config.tls.clone().unwrap_or_else(tls::platform_default);
+            let name = rustls_pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| ClientError::Tls(format!("{host}: {e}")))?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+            let (socket, response) =
+                tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config))
+                    .await
+                    .map_err(handshake_error)?;
+            check_protocol(&offer, &response)?;
+            let link = connection::Link::new(session, inbox, calls, commands.downgrade());
+            tokio::spawn(link.run(socket, config.ping_interval));
+        } else {
+            let (socket, response) =
+                tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config))
+                    .await
+                    .map_err(handshake_error)?;
+            check_protocol(&offer, &response)?;
+            let link = connection::Link::new(session, inbox, calls, commands.downgrade());
+            tokio::spawn(link.run(socket, config.ping_interval));
+        }
+        Ok(Self {
+            caller: Caller { commands },
+            incoming,
+        })
     }
 
     /// Calls the central system and waits for its answer.
     pub async fn call(&self, request: impl Into<D::Request>) -> Result<D::Response, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Call(request.into(), reply))
-            .await
-            .map_err(|_| ClientError::Closed)?;
-        answer.await.map_err(|_| ClientError::Closed)?
+        self.caller.call(request).await
+    }
+
+    /// A handle for calling from other tasks.
+    pub fn caller(&self) -> Caller<D> {
+        self.caller.clone()
     }
 
     /// The next CALL of the central system; `None` once the connection is closed.
@@ -174,105 +323,45 @@ impl<D: Dialect> Client<D> {
 
     /// Closes the connection.
     pub async fn close(self) {
-        let _ = self.commands.send(Command::Close).await;
+        let _ = self.caller.commands.send(Command::Close);
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+fn session_config(config: &ClientConfig) -> Config {
+    let mut session = Config::new(Role::ChargingStation);
+    session.call_timeout = config.call_timeout;
+    session.id_prefix = format!("{:08x}-", rand::random::<u32>());
+    session
+}
 
-async fn run<D: Dialect>(
-    mut socket: Socket,
-    mut session: Session<D>,
-    mut inbox: mpsc::Receiver<Command<D>>,
-    calls: mpsc::Sender<IncomingCall<D>>,
-) {
-    let mut waiting: HashMap<String, oneshot::Sender<Result<D::Response, ClientError>>> =
-        HashMap::new();
-    // Answers the application has still to give, by message id.
-    let mut answers: futures_util::stream::FuturesUnordered<
-        futures_util::future::BoxFuture<'static, (String, Option<Answer<D>>)>,
-    > = futures_util::stream::FuturesUnordered::new();
-    'connection: loop {
-        // Send what is due and hand over what arrived, until both are drained.
-        loop {
-            while let Some(text) = session.poll_transmit() {
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    break 'connection;
-                }
-            }
-            let Some(event) = session.poll_event() else {
-                break;
-            };
-            match event {
-                Event::Call { id, request, .. } => {
-                    let (reply, answer) = oneshot::channel();
-                    if calls.send(IncomingCall { request, reply }).await.is_err() {
-                        let _ = session.respond_error(
-                            &id,
-                            ErrorCode::InternalError,
-                            "station is shutting down",
-                            Map::new(),
-                        );
-                        continue;
-                    }
-                    answers.push(Box::pin(async move { (id, answer.await.ok()) }));
-                }
-                Event::Response { id, response, .. } => {
-                    if let Some(reply) = waiting.remove(&id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-                Event::Failed { id, failure, .. } => {
-                    if let Some(reply) = waiting.remove(&id) {
-                        let _ = reply.send(Err(ClientError::Call(failure)));
-                    }
-                }
-                Event::Send { .. } | Event::ResponseRejected(_) | Event::Rejected { .. } => {}
-            }
-        }
-        let deadline = session.poll_timeout().map(Instant::from_std);
-        tokio::select! {
-            received = socket.next() => match received {
-                Some(Ok(Message::Text(text))) => session.handle_text(text.as_str(), Instant::now().into_std()),
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break 'connection,
-                Some(Ok(_)) => {}
-            },
-            command = inbox.recv() => match command {
-                Some(Command::Call(request, reply)) => match session.call(request, Instant::now().into_std()) {
-                    Ok(id) => {
-                        waiting.insert(id, reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                    }
-                },
-                Some(Command::Close) | None => {
-                    let _ = socket.close(None).await;
-                    break 'connection;
-                }
-            },
-            Some((id, answer)) = answers.next(), if !answers.is_empty() => {
-                let result = match answer {
-                    Some(Ok(response)) => session.respond(&id, response),
-                    Some(Err((code, description))) => session.respond_error(&id, code, &description, Map::new()),
-                    None => session.respond_error(&id, ErrorCode::InternalError, "no answer", Map::new()),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(%id, error = %e, "cannot answer the central system");
-                }
-            },
-            () = sleep_until(deadline) => session.handle_timeout(Instant::now().into_std()),
-        }
-    }
-    for (_, reply) in waiting.drain() {
-        let _ = reply.send(Err(ClientError::Closed));
+fn handshake_error(error: tungstenite::Error) -> ClientError {
+    match error {
+        tungstenite::Error::Http(response) => ClientError::Refused(response.status().as_u16()),
+        e => ClientError::Connect(e.to_string()),
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+fn check_protocol(
+    offer: &[proto_ocpp::OcppVersion],
+    response: &http::Response<Option<Vec<u8>>>,
+) -> Result<(), ClientError> {
+    let chosen = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok());
+    proto_ocpp::accept(offer, chosen)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn station_ids_are_percent_encoded_in_the_url() {
+        let config = ClientConfig::new("ws://host:9000/ocpp/", "CP 1/ä");
+        assert_eq!(config.station_url(), "ws://host:9000/ocpp/CP%201%2F%C3%A4");
+        let plain = ClientConfig::new("ws://host/ocpp", "CP-001_a.b~c");
+        assert_eq!(plain.station_url(), "ws://host/ocpp/CP-001_a.b~c");
     }
 }
