@@ -3,5 +3,9 @@
 //! snapshots.
 //!
 //! - `keys`: the configuration key set (ChangeConfiguration / GetConfiguration).
+//! - `auth`: the local authorization list, the authorization cache and the start decisions.
+//! - `reservation`: ReserveNow / CancelReservation and who may charge where.
 
+pub mod auth;
 pub mod keys;
+pub mod reservation;
