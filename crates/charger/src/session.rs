@@ -135,6 +135,12 @@ pub enum Event {
     ClearFault,
     /// Time passed; here is what the hardware shows.
     Tick(Readings),
+    /// The power the gun may deliver from now on, set from outside the session (smart charging,
+    /// site limits); `None` lifts it. It outlives sessions. Zero suspends charging (the EVSE
+    /// offers no energy) without ending the session.
+    Limit(Option<Watts>),
+    /// The vehicle pauses (`true`: it draws no current although energy is offered) or resumes.
+    EvPause(bool),
 }
 
 /// A command for the gun's hardware.
@@ -288,6 +294,12 @@ pub struct Status {
     pub fault: Option<String>,
     /// The last cable check's verdict.
     pub cable_check: Option<CableCheckVerdict>,
+    /// The external power limit, W (smart charging); absent when none applies.
+    #[serde(rename = "power_limit_W", skip_serializing_if = "Option::is_none")]
+    pub power_limit: Option<f64>,
+    /// Whether the vehicle has paused charging.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ev_paused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -360,6 +372,8 @@ pub struct Gun {
     summary: Option<Summary>,
     verdict: Option<CableCheckVerdict>,
     last_tick: Option<Instant>,
+    limit: Option<Watts>,
+    ev_paused: bool,
 }
 
 impl Gun {
@@ -376,6 +390,8 @@ impl Gun {
             summary: None,
             verdict: None,
             last_tick: None,
+            limit: None,
+            ev_paused: false,
         }
     }
 
@@ -432,7 +448,29 @@ impl Gun {
             Event::InjectFault(fault) => Ok(self.raise(fault, FaultSource::Injected, now)),
             Event::ClearFault => self.clear_fault(),
             Event::Tick(readings) => Ok(self.tick(&readings, now)),
+            Event::Limit(limit) => {
+                let valid = limit.is_none_or(|w| w.value().is_finite() && w.value() >= 0.0);
+                if !valid {
+                    return Err(Refusal::InvalidParams("a power limit must be ≥ 0 W".into()));
+                }
+                self.limit = limit;
+                Ok(Vec::new())
+            }
+            Event::EvPause(paused) => {
+                self.ev_paused = paused;
+                Ok(Vec::new())
+            }
         }
+    }
+
+    /// The external power limit.
+    pub fn limit(&self) -> Option<Watts> {
+        self.limit
+    }
+
+    /// Whether the vehicle has paused.
+    pub fn ev_paused(&self) -> bool {
+        self.ev_paused
     }
 
     fn start(&mut self, params: SessionParams, now: Instant) -> Result<Vec<Action>, Refusal> {
@@ -806,15 +844,24 @@ impl Gun {
             .clamp(Volts::ZERO, self.config.max_voltage)
     }
 
-    /// The current the session may have now: the request, the gun's current limit and the power
-    /// limit at the present voltage.
+    /// The current the session may have now: the request (none while the vehicle pauses), the
+    /// gun's current limit and the power limits (the gun's, the external one) at the present
+    /// voltage.
     fn allowed_current(&self, voltage: Volts) -> Amps {
-        let requested = self
-            .params
-            .as_ref()
-            .map_or(Amps::ZERO, |p| p.initial_current);
+        let requested = if self.ev_paused {
+            Amps::ZERO
+        } else {
+            self.params
+                .as_ref()
+                .map_or(Amps::ZERO, |p| p.initial_current)
+        };
+        let power = self
+            .limit
+            .map_or(self.config.max_power, |l| l.min(self.config.max_power));
         let by_power = if voltage.value() > 1.0 {
-            self.config.max_power.at(voltage)
+            power.at(voltage)
+        } else if self.limit.is_some_and(|l| l.value() <= 0.0) {
+            Amps::ZERO
         } else {
             self.config.max_current
         };
@@ -880,6 +927,8 @@ impl Gun {
             session_params: self.params.clone(),
             fault: self.fault.as_ref().map(|(f, _)| f.to_string()),
             cable_check: self.verdict,
+            power_limit: self.limit.map(|w| round(w.value(), 1)),
+            ev_paused: self.ev_paused,
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum GunCommand {
     Pwm(f64, oneshot::Sender<Result<f64, ControlError>>),
     /// Force the pilot state (simulation).
     CpState(CpState, oneshot::Sender<Result<CpState, ControlError>>),
+    /// Set or lift the external power limit (smart charging).
+    Limit(Option<hal::Watts>, oneshot::Sender<Result<(), Refusal>>),
+    /// The simulated vehicle pauses (`true`) or resumes.
+    EvPause(bool, oneshot::Sender<()>),
 }
 
 /// Why a manual control command was refused.
@@ -217,6 +221,16 @@ impl GunTask {
                     .map_err(ControlError::from);
                 self.hardware.poll(std_now);
                 let _ = reply.send(result.map(|()| self.hardware.control_pilot().state()));
+            }
+            GunCommand::Limit(limit, reply) => {
+                let result = self.machine.handle(Event::Limit(limit), std_now);
+                let _ = reply.send(result.map(|actions| self.apply(&actions, now)));
+            }
+            GunCommand::EvPause(paused, reply) => {
+                if let Ok(actions) = self.machine.handle(Event::EvPause(paused), std_now) {
+                    self.apply(&actions, now);
+                }
+                let _ = reply.send(());
             }
         }
     }

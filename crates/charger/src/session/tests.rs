@@ -507,6 +507,63 @@ fn current_is_clamped_to_the_gun_and_power_limits() {
 }
 
 #[test]
+fn an_external_limit_lowers_the_power_and_zero_suspends_without_ending() {
+    let mut rig = Rig::new();
+    rig.send(Event::Start(SessionParams {
+        initial_current: Amps(100.0),
+        duration: Duration::from_secs(120),
+        ..defaults()
+    }))
+    .expect("started");
+    rig.run_until(Duration::from_secs(20), |g| g.phase() == Phase::Charging);
+    rig.run_for(Duration::from_secs(6));
+    assert!(rig.plant.current > Amps(95.0), "{}", rig.plant.current);
+    // 10 kW at about 400 V: about 25 A.
+    rig.send(Event::Limit(Some(Watts(10_000.0))))
+        .expect("limit taken");
+    rig.run_for(Duration::from_secs(2));
+    let power = rig.plant.supply_v * rig.plant.current;
+    assert!(
+        power <= Watts(10_100.0) && power > Watts(9_000.0),
+        "{power}"
+    );
+    assert_eq!(rig.status().power_limit, Some(10_000.0));
+    // Zero: no current, the session goes on.
+    rig.send(Event::Limit(Some(Watts(0.0))))
+        .expect("limit taken");
+    rig.run_for(Duration::from_secs(2));
+    assert_eq!(rig.plant.current, Amps::ZERO);
+    assert_eq!(rig.gun.phase(), Phase::Charging);
+    // Lifted: the current ramps back to the request.
+    rig.send(Event::Limit(None)).expect("limit lifted");
+    rig.run_for(Duration::from_secs(6));
+    assert!(rig.plant.current > Amps(95.0), "{}", rig.plant.current);
+    assert!(rig.send(Event::Limit(Some(Watts(-1.0)))).is_err());
+    assert!(rig.send(Event::Limit(Some(Watts(f64::NAN)))).is_err());
+}
+
+#[test]
+fn a_pausing_vehicle_draws_nothing_until_it_resumes() {
+    let mut rig = Rig::new();
+    rig.send(Event::Start(SessionParams {
+        duration: Duration::from_secs(120),
+        ..defaults()
+    }))
+    .expect("started");
+    rig.run_until(Duration::from_secs(20), |g| g.phase() == Phase::Charging);
+    rig.run_for(Duration::from_secs(4));
+    assert!(rig.plant.current > Amps(45.0));
+    rig.send(Event::EvPause(true)).expect("pause");
+    rig.run_for(Duration::from_secs(1));
+    assert_eq!(rig.plant.current, Amps::ZERO);
+    assert!(rig.status().ev_paused);
+    assert_eq!(rig.gun.phase(), Phase::Charging);
+    rig.send(Event::EvPause(false)).expect("resume");
+    rig.run_for(Duration::from_secs(4));
+    assert!(rig.plant.current > Amps(45.0));
+}
+
+#[test]
 fn the_status_reports_zero_at_the_gun_while_the_contactor_is_open() {
     let mut rig = Rig::new();
     rig.send(Event::Start(defaults())).expect("started");
