@@ -3,8 +3,10 @@
 //! `cargo xtask codegen [--check]` regenerates the typed OCPP messages from the vendored OCA schemas
 //! (with `--check` it only reports whether the checked-in code is current). `cargo xtask test` is the
 //! project's whole test run: the Python interop peer, formatting, lints, generated-code freshness
-//! and every test of the workspace.
+//! and every test of the workspace. `cargo xtask bench-csms` is the central system's capacity
+//! benchmark (see `bench_csms`).
 
+mod bench_csms;
 mod codegen;
 mod test;
 
@@ -20,7 +22,11 @@ fn main() -> Result<()> {
             codegen::run(&root, check)
         }
         Some("test") => test::run(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask test [--quick]"),
+        Some("bench-csms") => bench_csms::run(&root, &args[1..]),
+        _ => bail!(
+            "usage: cargo xtask codegen [--check] | cargo xtask test [--quick] | cargo xtask \
+             bench-csms [options]"
+        ),
     }
 }
 
