@@ -113,7 +113,8 @@ impl ProfileStore {
                 break;
             };
             let value = self.composite_value(connector, t);
-            let limit = round_down_tenth(self.limits.supply.in_unit(unit, value.watts, value.phases));
+            let limit =
+                round_down_tenth(self.limits.supply.in_unit(unit, value.watts, value.phases));
             let phases = (unit == RateUnit::Amps && value.phases != 3).then_some(value.phases);
             if periods
                 .last()
@@ -251,8 +252,7 @@ impl ProfileStore {
                 |e| {
                     e.connector == connector
                         && e.profile.purpose == Purpose::Tx
-                        && e
-                            .profile
+                        && e.profile
                             .transaction
                             .as_ref()
                             .is_none_or(|id| tx.id.as_ref() == Some(id))
@@ -347,11 +347,7 @@ fn run_length(profile: &Profile) -> Option<TimeDelta> {
 }
 
 /// The start of the cycle of a schedule anchored at `start` that contains `t`.
-fn cycle_begin(
-    start: DateTime<Utc>,
-    length: TimeDelta,
-    t: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+fn cycle_begin(start: DateTime<Utc>, length: TimeDelta, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let length_ms = length.num_milliseconds();
     if length_ms <= 0 {
         return None;

@@ -39,14 +39,6 @@ impl Recurrence {
             Recurrence::Weekly => TimeDelta::weeks(1),
         }
     }
-
-    /// The length of one cycle in seconds.
-    pub fn length_s(self) -> u32 {
-        match self {
-            Recurrence::Daily => 86_400,
-            Recurrence::Weekly => 604_800,
-        }
-    }
 }
 
 /// Where a profile's schedule starts.
@@ -68,17 +60,6 @@ pub enum Kind {
     },
     /// From the start of the transaction on the connector the profile is applied to.
     Relative,
-}
-
-impl Kind {
-    /// The kind's name as OCPP writes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Absolute { .. } => "Absolute",
-            Kind::Recurring { .. } => "Recurring",
-            Kind::Relative => "Relative",
-        }
-    }
 }
 
 /// The unit of a schedule's limits.
@@ -208,7 +189,13 @@ pub struct Profile {
 
 impl Profile {
     /// A profile valid at all times and bound to no transaction.
-    pub fn new(id: i32, purpose: Purpose, stack_level: u32, kind: Kind, schedule: Schedule) -> Self {
+    pub fn new(
+        id: i32,
+        purpose: Purpose,
+        stack_level: u32,
+        kind: Kind,
+        schedule: Schedule,
+    ) -> Self {
         Self {
             id,
             purpose,

@@ -303,11 +303,7 @@ impl ProfileStore {
             .iter()
             .filter(|e| !replaces(connector, &profile, e))
             .count()
-            + self
-                .waiting
-                .values()
-                .filter(|w| w.id != profile.id)
-                .count();
+            + self.waiting.values().filter(|w| w.id != profile.id).count();
         if kept >= self.count_limit() {
             return Err(Rejection::StoreFull(self.limits.max_installed));
         }
@@ -454,7 +450,10 @@ impl ProfileStore {
             if (1..=store.limits.connectors).contains(&connector) {
                 store.transactions.insert(connector, transaction);
             } else {
-                tracing::warn!(connector, "dropping a stored transaction of an unknown connector");
+                tracing::warn!(
+                    connector,
+                    "dropping a stored transaction of an unknown connector"
+                );
             }
         }
         for entry in snapshot.installed {

@@ -138,16 +138,14 @@ pub fn composite(
     if request.duration < 0 {
         return Err(Violation::Duration(request.duration));
     }
-    let schedule = u32::try_from(request.connector_id)
-        .ok()
-        .and_then(|c| {
-            store.composite(
-                c,
-                now,
-                TimeDelta::seconds(i64::from(request.duration)),
-                unit,
-            )
-        });
+    let schedule = u32::try_from(request.connector_id).ok().and_then(|c| {
+        store.composite(
+            c,
+            now,
+            TimeDelta::seconds(i64::from(request.duration)),
+            unit,
+        )
+    });
     let Some(schedule) = schedule else {
         return Ok(GetCompositeScheduleResponse::new(
             GetCompositeScheduleStatus::Rejected,
