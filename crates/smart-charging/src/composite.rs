@@ -22,6 +22,10 @@ use hal::Watts;
 /// recurrence always shows its next change.
 const LOOKAHEAD: TimeDelta = TimeDelta::days(8);
 
+/// The longest composite schedule whatever the configured horizon, so that a daily recurrence
+/// cannot make one unbounded.
+const LONGEST_COMPOSITE: TimeDelta = TimeDelta::days(366);
+
 /// A composite schedule: the limits one connector (or the whole station) will see.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompositeSchedule {
@@ -68,7 +72,8 @@ impl Value {
 
 impl ProfileStore {
     /// The composite schedule of `connector` from `now` (to the second) for `duration` (at most
-    /// the composite horizon), in `unit`; `None` for an unknown connector.
+    /// the composite horizon, and never more than 366 days), in `unit`; `None` for an unknown
+    /// connector.
     ///
     /// For a connector: per instant, the lowest of the ChargePointMax limit, its Tx (else
     /// TxDefault) limit and its rating. For connector 0, the expected total grid draw: the lowest
@@ -88,9 +93,11 @@ impl ProfileStore {
         }
         let start = now.trunc_subsecs(0);
         let length = duration
-            .max(TimeDelta::zero())
-            .min(self.limits.composite_horizon.max(TimeDelta::zero()));
-        let duration_s = u32::try_from(length.num_seconds()).unwrap_or(u32::MAX);
+            .min(self.limits.composite_horizon)
+            .min(LONGEST_COMPOSITE)
+            .max(TimeDelta::zero());
+        // At most 366 days: fits.
+        let duration_s = u32::try_from(length.num_seconds()).unwrap_or(0);
         let end = start
             .checked_add_signed(TimeDelta::seconds(i64::from(duration_s)))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);

@@ -314,6 +314,16 @@ fn requested_duration_cuts_the_schedule() {
         .composite(1, at(2, 12, 0), TimeDelta::days(400), RateUnit::Amps)
         .expect("known connector");
     assert_eq!(long.duration_s, 31 * 86_400, "capped at the horizon");
+    store.limits.composite_horizon = TimeDelta::days(5000);
+    let capped = store
+        .composite(1, at(2, 12, 0), TimeDelta::days(4000), RateUnit::Amps)
+        .expect("known connector");
+    assert_eq!(capped.duration_s, 366 * 86_400, "never beyond a year");
+    store.limits.composite_horizon = TimeDelta::days(-1);
+    let negative = store
+        .composite(1, at(2, 12, 0), TimeDelta::hours(1), RateUnit::Amps)
+        .expect("known connector");
+    assert_eq!(negative.duration_s, 0);
     let none = store
         .composite(1, at(2, 12, 0), TimeDelta::zero(), RateUnit::Amps)
         .expect("known connector");

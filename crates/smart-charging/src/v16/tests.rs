@@ -477,3 +477,99 @@ fn allowed_units_key() {
     );
     assert_eq!(format_allowed_units(&[RateUnit::Watts]), "Power");
 }
+
+/// The calls a DC station makes over one remote-started session, as its OCPP link would.
+#[test]
+fn station_call_sequence_from_remote_start_to_stop() {
+    let limits = Limits {
+        allowed_units: vec![RateUnit::Watts],
+        ..Limits::new(2, Watts(300_000.0))
+    };
+    let mut store = ProfileStore::new(limits.clone());
+    let t = now();
+    let seconds = |s: i64| t + TimeDelta::seconds(s);
+
+    // The central system caps the station at 120 kW.
+    let station: SetChargingProfileRequest = serde_json::from_value(json!({
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 1, "stackLevel": 0,
+            "chargingProfilePurpose": "ChargePointMaxProfile", "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "startSchedule": "2026-03-02T00:00:00Z", "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{ "startPeriod": 0, "limit": 120000.0 }]
+            }
+        }
+    }))
+    .expect("decodes");
+    assert_eq!(
+        set(&mut store, &station, t),
+        Ok(ChargingProfileStatus::Accepted)
+    );
+
+    // RemoteStartTransaction on connector 1 brings 50 kW, then 80 kW after ten minutes.
+    let remote: ChargingProfile = serde_json::from_value(json!({
+        "chargingProfileId": 2, "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": { "chargingRateUnit": "W", "chargingSchedulePeriod": [
+            { "startPeriod": 0, "limit": 50000.0 }, { "startPeriod": 600, "limit": 80000.0 }
+        ] }
+    }))
+    .expect("decodes");
+    assert_eq!(set_for_next_transaction(&mut store, 1, &remote), Ok(()));
+
+    // The gun's session starts; StartTransaction.conf names it 1001.
+    store
+        .transaction_started(1, Transaction::new(t, None))
+        .expect("connector 1");
+    assert!(store.set_transaction_id(1, 1001.into()));
+    let limit = store.limit_at(1, t).expect("limited");
+    assert_eq!((limit.power, limit.purpose), (Watts(50_000.0), Purpose::Tx));
+    assert_eq!(store.next_change(1, t), Some(seconds(600)));
+
+    // Connector 2 starts without a profile; from 600 s the station limit binds both guns.
+    store
+        .transaction_started(2, Transaction::new(seconds(300), Some(1002.into())))
+        .expect("connector 2");
+    assert_eq!(
+        store.limit_at(2, seconds(300)).map(|l| l.power),
+        Some(Watts(70_000.0))
+    );
+    for connector in [1, 2] {
+        let limit = store.limit_at(connector, seconds(600)).expect("limited");
+        assert_eq!(
+            (limit.power, limit.purpose),
+            (Watts(60_000.0), Purpose::ChargePointMax)
+        );
+    }
+
+    // GetCompositeSchedule for connector 1 over the next 15 minutes, asked at 300 s.
+    let ask: GetCompositeScheduleRequest =
+        serde_json::from_value(json!({ "connectorId": 1, "duration": 900 })).expect("decodes");
+    let schedule = composite(&store, &ask, seconds(300))
+        .expect("answered")
+        .charging_schedule
+        .expect("a schedule");
+    let periods: Vec<(i32, f64)> = schedule
+        .charging_schedule_period
+        .iter()
+        .map(|p| (p.start_period, p.limit))
+        .collect();
+    assert_eq!(periods, [(0, 50_000.0), (300, 80_000.0)]);
+
+    // The station persists the store; after a restart it is the same.
+    let saved = serde_json::to_string(&store.snapshot()).expect("serializes");
+    let restored =
+        ProfileStore::restore(limits, serde_json::from_str(&saved).expect("deserializes"));
+    assert_eq!(
+        restored.limit_at(1, seconds(600)),
+        store.limit_at(1, seconds(600))
+    );
+
+    // StopTransaction on connector 1: its TxProfile goes, connector 2 gets the whole 120 kW.
+    assert_eq!(store.transaction_ended(1), 1);
+    assert_eq!(
+        store.limit_at(2, seconds(900)).map(|l| l.power),
+        Some(Watts(120_000.0))
+    );
+}
