@@ -1,0 +1,4 @@
+//! The joule power-cabinet controller (PECC).
+pub mod chargepoint;
+pub mod datamodel;
+pub mod power;
