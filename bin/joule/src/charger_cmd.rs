@@ -46,16 +46,19 @@ pub fn run(args: ChargerArgs) -> Result<ExitCode> {
         let running = station::start(&specs, http, config.api_token.clone()).await?;
         if let Some(endpoint) = config.ocpp() {
             if endpoint.version == OcppVersion::V16 {
-                let settings = station::ocpp16::OcppSettings {
-                    url: endpoint.url.to_string(),
-                    station_id: endpoint.station_id.to_string(),
-                    vendor: config.vendor.clone(),
-                    model: config.model.clone(),
-                    firmware_version: config.firmware_version.clone(),
-                    meter_sample_interval: config.meter_sample_interval,
-                    remote_session: charger::SessionParams::seed_defaults(),
-                };
-                station::ocpp16::spawn(settings, running.guns.clone());
+                let mut settings = station::ocpp16::OcppSettings::new(
+                    endpoint.url.to_string(),
+                    endpoint.station_id.to_string(),
+                );
+                settings.vendor = config.vendor.clone();
+                settings.model = config.model.clone();
+                settings.firmware_version = config.firmware_version.clone();
+                settings.keys = vec![(
+                    "MeterValueSampleInterval".into(),
+                    config.meter_sample_interval.as_secs().to_string(),
+                )];
+                settings.session = charger::SessionParams::seed_defaults();
+                station::ocpp16::start(settings, running.guns.clone()).await?;
             } else {
                 tracing::warn!(version = %endpoint.version, "the station speaks OCPP 1.6 only so far; running standalone");
             }

@@ -192,11 +192,24 @@ impl<D: Dialect> Clone for Caller<D> {
 impl<D: Dialect> Caller<D> {
     /// Calls the central system and waits for its answer (or the call timeout).
     pub async fn call(&self, request: impl Into<D::Request>) -> Result<D::Response, ClientError> {
+        self.submit(request).await
+    }
+
+    /// Queues the call now, so that calls submitted one after the other leave in that order
+    /// whoever awaits them; the returned future waits for the answer.
+    pub fn submit(
+        &self,
+        request: impl Into<D::Request>,
+    ) -> impl Future<Output = Result<D::Response, ClientError>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        self.commands
+        let queued = self
+            .commands
             .send(Command::Call(request.into(), reply))
-            .map_err(|_| ClientError::Closed)?;
-        answer.await.map_err(|_| ClientError::Closed)?
+            .map_err(|_| ClientError::Closed);
+        async move {
+            queued?;
+            answer.await.map_err(|_| ClientError::Closed)?
+        }
     }
 
     /// Whether the connection has ended.

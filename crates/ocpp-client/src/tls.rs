@@ -28,9 +28,7 @@ pub fn client_config(
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(roots) {
         let cert = cert.map_err(|e| TlsError::Pem(e.to_string()))?;
-        store
-            .add(cert)
-            .map_err(|e| TlsError::Pem(e.to_string()))?;
+        store.add(cert).map_err(|e| TlsError::Pem(e.to_string()))?;
     }
     if store.is_empty() {
         return Err(TlsError::Pem("no root certificate".into()));

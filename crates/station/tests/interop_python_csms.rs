@@ -55,19 +55,15 @@ async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against
     };
 
     let guns = vec![sim_gun(1)];
-    let settings = OcppSettings {
-        url: format!("ws://127.0.0.1:{port}/ocpp"),
-        station_id: STATION.into(),
-        vendor: "joule".into(),
-        model: "DC-sim".into(),
-        firmware_version: "0.1.0".into(),
-        meter_sample_interval: Duration::from_secs(1),
-        remote_session: SessionParams {
-            duration: Duration::from_secs(1),
-            ..SessionParams::seed_defaults()
-        },
+    let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
+    settings.model = "DC-sim".into();
+    settings.firmware_version = "0.1.0".into();
+    settings.keys = vec![("MeterValueSampleInterval".into(), "1".into())];
+    settings.session = SessionParams {
+        duration: Duration::from_secs(1),
+        ..SessionParams::seed_defaults()
     };
-    let link = ocpp16::spawn(settings, guns);
+    let link = ocpp16::start(settings, guns).await.expect("charge point");
 
     // Boot, then both connectors Available.
     let boot = central
@@ -193,7 +189,7 @@ async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against
         .await;
 
     central.quit().await;
-    link.abort();
+    drop(link);
 }
 
 fn sim_gun(n: u32) -> GunHandle {

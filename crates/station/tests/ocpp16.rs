@@ -87,20 +87,29 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     let csms = csms::start(config).await.expect("central system");
     let ctx = csms.ctx.clone();
 
+    for tag in ["TAG-7", "TAG-8"] {
+        ctx.store
+            .upsert_token(&csms::store::TokenRecord {
+                id_tag: tag.into(),
+                status: "Accepted".into(),
+                expiry_ms: None,
+                parent_id_tag: None,
+            })
+            .await
+            .expect("token");
+    }
     let guns = vec![sim_gun(1)];
-    let settings = OcppSettings {
-        url: format!("ws://{}/ocpp", csms.ocpp_addr),
-        station_id: STATION.into(),
-        vendor: "joule".into(),
-        model: "DC-sim".into(),
-        firmware_version: "0.1.0".into(),
-        meter_sample_interval: Duration::from_secs(1),
-        remote_session: SessionParams {
-            duration: Duration::from_secs(1),
-            ..SessionParams::seed_defaults()
-        },
+    let mut settings = OcppSettings::new(format!("ws://{}/ocpp", csms.ocpp_addr), STATION);
+    settings.model = "DC-sim".into();
+    settings.firmware_version = "0.1.0".into();
+    settings.keys = vec![("MeterValueSampleInterval".into(), "1".into())];
+    settings.session = SessionParams {
+        duration: Duration::from_secs(1),
+        ..SessionParams::seed_defaults()
     };
-    let link = ocpp16::spawn(settings, guns.clone());
+    let link = ocpp16::start(settings, guns.clone())
+        .await
+        .expect("charge point");
 
     eventually("boot and connector statuses", || {
         connector_1_available(&ctx)
@@ -185,7 +194,7 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     .await;
     assert_eq!(answer["status"], "Rejected");
 
-    link.abort();
+    drop(link);
     csms.shutdown().await;
     let _ = std::fs::remove_file(&db);
 }
