@@ -168,6 +168,41 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
         newest(&ctx, TxState::Active)
     })
     .await;
+    // A TxProfile lowers the running session's power at once.
+    let profile = json!({
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 7, "transactionId": running.id, "stackLevel": 1,
+            "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+            "chargingSchedule": {"chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 5000.0}]}
+        }
+    });
+    let answer = call(&ctx, "SetChargingProfile", profile).await;
+    assert_eq!(answer["status"], "Accepted", "{answer}");
+    eventually("the gun to take the 5 kW limit", || async {
+        (guns[0].snapshot().status.power_limit == Some(5000.0)).then_some(())
+    })
+    .await;
+    let answer = call(
+        &ctx,
+        "GetCompositeSchedule",
+        json!({"connectorId": 1, "duration": 600, "chargingRateUnit": "W"}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted", "{answer}");
+    // The schedule starts at the whole second, possibly just before the transaction began; from
+    // the transaction on, the limit is 5 kW.
+    let periods = answer["chargingSchedule"]["chargingSchedulePeriod"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        periods.last().map(|p| p["limit"].clone()),
+        Some(json!(5000.0)),
+        "{answer}"
+    );
+    assert!(periods.len() <= 2, "{answer}");
     let answer = call(
         &ctx,
         "RemoteStopTransaction",

@@ -13,6 +13,7 @@ use ocpp_client::{Caller, ClientError, IncomingCall};
 use proto_ocpp::v16::*;
 use proto_ocpp::{ErrorCode, Timestamp};
 use serde::Serialize;
+use smart_charging::{Limits, ProfileStore, Transaction};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +128,10 @@ pub(crate) struct Agent {
     keys: Keys,
     auth: Authorizer,
     reservations: Reservations,
+    profiles: ProfileStore,
+    /// The power limit last given to each gun.
+    applied: HashMap<u32, Option<hal::Watts>>,
+    next_limit_change: Option<Instant>,
     store: Store,
     clock: Clock,
     connectors: BTreeMap<u32, Connector>,
@@ -150,6 +155,7 @@ const KEYS_DOC: &str = "keys";
 const AUTH_DOC: &str = "authorization";
 const RESERVATIONS_DOC: &str = "reservations";
 const AVAILABILITY_DOC: &str = "availability";
+const PROFILES_DOC: &str = "charging-profiles";
 
 fn connector_id(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -195,6 +201,18 @@ impl Agent {
             .await?
             .unwrap_or_else(|| Authorizer::new(cache_capacity));
         let reservations = store.document(RESERVATIONS_DOC).await?.unwrap_or_default();
+        let limits = Limits {
+            allowed_units: keys
+                .charging_schedule_allowed_charging_rate_unit()
+                .iter()
+                .map(|u| smart_charging::v16::rate_unit(*u))
+                .collect(),
+            ..Limits::new(count.max(1), settings.station_power)
+        };
+        let profiles = match store.document(PROFILES_DOC).await? {
+            Some(snapshot) => ProfileStore::restore(limits, snapshot),
+            None => ProfileStore::new(limits),
+        };
         let inoperative: BTreeMap<u32, bool> =
             store.document(AVAILABILITY_DOC).await?.unwrap_or_default();
         let mut connectors = BTreeMap::new();
@@ -233,6 +251,9 @@ impl Agent {
             keys,
             auth,
             reservations,
+            profiles,
+            applied: HashMap::new(),
+            next_limit_change: None,
             store,
             clock: Clock::new(),
             connectors,
@@ -322,7 +343,11 @@ impl Agent {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let mut times = vec![self.next_heartbeat, self.next_aligned];
+        let mut times = vec![
+            self.next_heartbeat,
+            self.next_aligned,
+            self.next_limit_change,
+        ];
         if self.in_flight.is_none() && !self.queue.is_empty() {
             times.push(self.retry_at);
         }
@@ -512,7 +537,54 @@ impl Agent {
             }
             self.report_all();
         }
+        self.apply_limits().await;
         self.pump(now);
+        Ok(())
+    }
+
+    /// Gives every gun its smart-charging limit (zero while its transaction is deauthorized)
+    /// and arms the timer for the next change.
+    async fn apply_limits(&mut self) {
+        let now = self.clock.now();
+        let mut next: Option<chrono::DateTime<chrono::Utc>> = None;
+        let numbers: Vec<u32> = self.connectors.keys().copied().collect();
+        for n in numbers {
+            let deauthorized = self
+                .connectors
+                .get(&n)
+                .and_then(|c| c.tx.as_ref())
+                .is_some_and(|t| t.deauthorized);
+            let limit = if deauthorized {
+                Some(hal::Watts(0.0))
+            } else {
+                self.profiles.limit_at(n, now).map(|l| l.power)
+            };
+            if let Some(at) = self.profiles.next_change(n, now) {
+                next = Some(next.map_or(at, |x| x.min(at)));
+            }
+            if self.applied.get(&n) == Some(&limit) {
+                continue;
+            }
+            if let Some(gun) = self.guns.get(&n)
+                && matches!(
+                    gun.request(|r| GunCommand::Limit(limit, r)).await,
+                    Some(Ok(()))
+                )
+            {
+                tracing::info!(connector = n, ?limit, "power limit applied");
+                self.applied.insert(n, limit);
+            }
+        }
+        self.next_limit_change = next.map(|at| {
+            let wait = (at - now).to_std().unwrap_or_default();
+            Instant::now() + wait.max(Duration::from_millis(10))
+        });
+    }
+
+    async fn save_profiles(&mut self) -> Result<(), OcppError> {
+        self.store
+            .save(PROFILES_DOC, &self.profiles.snapshot())
+            .await?;
         Ok(())
     }
 
@@ -762,6 +834,16 @@ impl Agent {
     ) -> Result<(), OcppError> {
         let cs = i64::from(started.transaction_id);
         self.tx_ids.insert(local, cs);
+        let running = self
+            .connectors
+            .iter()
+            .find(|(_, c)| c.tx.as_ref().is_some_and(|t| t.local_id == local))
+            .map(|(&n, _)| n);
+        if let Some(n) = running {
+            self.profiles
+                .set_transaction_id(n, started.transaction_id.into());
+            self.save_profiles().await?;
+        }
         self.store.confirm_transaction(local, cs).await?;
         let policy = self.policy();
         let now = self.clock.now();
@@ -961,6 +1043,13 @@ impl Agent {
                 deauthorized: false,
             });
         }
+        if let Err(e) = self
+            .profiles
+            .transaction_started(n, Transaction::new(at.to_utc(), None))
+        {
+            tracing::warn!(connector = n, error = %e, "charging profiles do not know the transaction");
+        }
+        self.save_profiles().await?;
         let mut start =
             StartTransactionRequest::new(connector_id(n), id_tag, meter_i32(meter_start), at);
         start.reservation_id = reservation;
@@ -1006,6 +1095,8 @@ impl Agent {
         {
             let _ = gun.request(|r| GunCommand::Limit(None, r)).await;
         }
+        self.profiles.transaction_ended(n);
+        self.save_profiles().await?;
         tracing::info!(connector = n, local = tx.local_id, %reason, "transaction stopped");
         self.enqueue("StopTransaction", &stop, Some(tx.local_id))
             .await?;
@@ -1378,10 +1469,26 @@ impl Agent {
                     ));
                     return Ok(());
                 }
+                if let Some(profile) = &req.charging_profile {
+                    if smart_charging::v16::set_for_next_transaction(
+                        &mut self.profiles,
+                        connector_id(n),
+                        profile,
+                    )
+                    .is_err()
+                    {
+                        call.respond(RemoteStartTransactionResponse::new(
+                            RemoteStartStopStatus::Rejected,
+                        ));
+                        return Ok(());
+                    }
+                    self.save_profiles().await?;
+                }
                 call.respond(RemoteStartTransactionResponse::new(
                     RemoteStartStopStatus::Accepted,
                 ));
                 if let Err(e) = self.present(n, req.id_tag, true).await {
+                    self.profiles.cancel_next_transaction(n);
                     tracing::info!(connector = n, error = %e, "remote start failed");
                 }
             }
@@ -1594,6 +1701,28 @@ impl Agent {
                         .save(RESERVATIONS_DOC, &self.reservations)
                         .await?;
                     self.report_all();
+                }
+            }
+            Request::SetChargingProfile(req) => {
+                match smart_charging::v16::set(&mut self.profiles, req, self.clock.now()) {
+                    Ok(status) => {
+                        call.respond(SetChargingProfileResponse::new(status));
+                        self.save_profiles().await?;
+                        self.apply_limits().await;
+                    }
+                    Err(v) => call.reject(v.error_code(), v.to_string()),
+                }
+            }
+            Request::ClearChargingProfile(req) => {
+                let status = smart_charging::v16::clear(&mut self.profiles, req);
+                call.respond(ClearChargingProfileResponse::new(status));
+                self.save_profiles().await?;
+                self.apply_limits().await;
+            }
+            Request::GetCompositeSchedule(req) => {
+                match smart_charging::v16::composite(&self.profiles, req, self.clock.now()) {
+                    Ok(answer) => call.respond(answer),
+                    Err(v) => call.reject(v.error_code(), v.to_string()),
                 }
             }
             other => {

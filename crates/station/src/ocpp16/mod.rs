@@ -17,8 +17,11 @@
 //! - the central system's requests of the Core, Local Auth List, Reservation and Remote Trigger
 //!   profiles.
 //!
-//! Not here yet: Smart Charging, Firmware Management and the security whitepaper operations
-//! (answered NotSupported).
+//! - smart charging: Set/ClearChargingProfile and GetCompositeSchedule over
+//!   `smart_charging::ProfileStore`, each gun's limit applied to its session as it changes.
+//!
+//! Not here yet: Firmware Management and the security whitepaper operations (answered
+//! NotSupported).
 
 mod agent;
 pub mod status;
@@ -68,6 +71,8 @@ pub struct OcppSettings {
     pub keys: Vec<(String, String)>,
     /// TLS settings for `wss://`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// What the station may draw in total (the ChargePointMaxProfile is shared within it).
+    pub station_power: hal::Watts,
 }
 
 impl OcppSettings {
@@ -89,6 +94,7 @@ impl OcppSettings {
             state_file: None,
             keys: Vec::new(),
             tls: None,
+            station_power: hal::Watts(1_000_000.0),
         }
     }
 }
