@@ -51,7 +51,7 @@ enum Command {
     Pecc(pecc_cmd::PeccArgs),
     /// Simulated charge points: one station on simulated hardware driven over HTTP, or a load-test
     /// fleet (`joule sim fleet`).
-    Sim(sim_cmd::SimArgs),
+    Sim(Box<sim_cmd::SimArgs>),
     /// OCPP tools.
     Ocpp {
         #[command(subcommand)]
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Command::Csms(args) => csms_cmd::run(*args),
         Command::Charger(args) => charger_cmd::run(args),
         Command::Pecc(args) => pecc_cmd::run(args),
-        Command::Sim(args) => sim_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run(*args),
         Command::Ocpp {
             command: OcppCommand::Check { version, file },
         } => ocpp_check::run(version, file.as_deref()),

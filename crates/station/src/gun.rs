@@ -112,7 +112,11 @@ pub fn spawn(gun: u32, label: String, machine: Gun, hardware: Box<dyn GunHardwar
     let (publish, snapshot) = watch::channel(task.snapshot(&readings, now));
     task.readings = Some(readings);
     let (commands, inbox) = mpsc::channel(32);
-    tokio::spawn(task.run(inbox, publish));
+    let span = tracing::info_span!("gun", gun);
+    tokio::spawn(tracing::Instrument::instrument(
+        task.run(inbox, publish),
+        span,
+    ));
     GunHandle {
         gun,
         commands,
@@ -136,8 +140,6 @@ impl GunTask {
     ) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let span = tracing::info_span!("gun", gun = self.gun);
-        let _entered = span.enter();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {

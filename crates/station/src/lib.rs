@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod gun;
 pub mod ocpp16;
+pub mod sim;
 
 use charger::{Gun, GunConfig};
 use gun::GunHandle;
@@ -76,15 +77,8 @@ impl Running {
     }
 }
 
-/// Starts one task per gun over its hardware backend and serves the HTTP API on `http`.
-pub async fn start(
-    specs: &[GunSpec],
-    http: SocketAddr,
-    token: Option<String>,
-) -> Result<Running, StationError> {
-    if token.is_none() && !http.ip().is_loopback() {
-        return Err(StationError::TokenRequired(http));
-    }
+/// Starts one task per gun over its hardware backend.
+pub fn spawn_guns(specs: &[GunSpec]) -> Result<Vec<GunHandle>, StationError> {
     let now = std::time::Instant::now();
     let mut guns = Vec::new();
     for spec in specs {
@@ -107,6 +101,19 @@ pub async fn start(
         ));
         guns.push(gun::spawn(spec.gun, spec.label.clone(), machine, hardware));
     }
+    Ok(guns)
+}
+
+/// Starts one task per gun over its hardware backend and serves the HTTP API on `http`.
+pub async fn start(
+    specs: &[GunSpec],
+    http: SocketAddr,
+    token: Option<String>,
+) -> Result<Running, StationError> {
+    if token.is_none() && !http.ip().is_loopback() {
+        return Err(StationError::TokenRequired(http));
+    }
+    let guns = spawn_guns(specs)?;
     let listener = TcpListener::bind(http)
         .await
         .map_err(|source| StationError::Bind { addr: http, source })?;

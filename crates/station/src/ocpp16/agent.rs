@@ -111,6 +111,8 @@ struct Connector {
     gun_active: bool,
     /// The reason to give when the running session ends.
     stop_reason: Option<Reason>,
+    /// The station withholds energy (simulated SuspendedEVSE).
+    suspended: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -552,8 +554,7 @@ impl Agent {
             let deauthorized = self
                 .connectors
                 .get(&n)
-                .and_then(|c| c.tx.as_ref())
-                .is_some_and(|t| t.deauthorized);
+                .is_some_and(|c| c.suspended || c.tx.as_ref().is_some_and(|t| t.deauthorized));
             let limit = if deauthorized {
                 Some(hal::Watts(0.0))
             } else {
@@ -1347,6 +1348,18 @@ impl Agent {
                 } else {
                     Err(LocalError::Refused("no transaction runs".into()))
                 };
+                let _ = reply.send(result);
+            }
+            LocalCommand::SuspendEvse(n, suspended, reply) => {
+                let result = match self.connectors.get_mut(&n) {
+                    None => Err(LocalError::UnknownConnector(n)),
+                    Some(c) => {
+                        c.suspended = suspended;
+                        Ok(())
+                    }
+                };
+                self.apply_limits().await;
+                self.report(n);
                 let _ = reply.send(result);
             }
             LocalCommand::Info(reply) => {

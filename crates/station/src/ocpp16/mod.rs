@@ -138,6 +138,7 @@ pub(crate) enum LocalCommand {
     Unplug(u32, oneshot::Sender<Result<(), LocalError>>),
     Start(u32, Option<String>, oneshot::Sender<Result<(), LocalError>>),
     Stop(u32, oneshot::Sender<Result<(), LocalError>>),
+    SuspendEvse(u32, bool, oneshot::Sender<Result<(), LocalError>>),
     Info(oneshot::Sender<Info>),
 }
 
@@ -200,6 +201,12 @@ impl ChargePoint {
     /// A user stops the transaction at `connector` (reason Local).
     pub async fn local_stop(&self, connector: u32) -> Result<(), LocalError> {
         self.ask(|r| LocalCommand::Stop(connector, r)).await
+    }
+
+    /// The station withholds energy from `connector` (`true`: SuspendedEVSE) or offers it again.
+    pub async fn suspend_evse(&self, connector: u32, suspended: bool) -> Result<(), LocalError> {
+        self.ask(|r| LocalCommand::SuspendEvse(connector, suspended, r))
+            .await
     }
 
     /// The charge point's state.
