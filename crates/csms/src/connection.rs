@@ -16,6 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+/// How many answered CALLs of the station are kept to answer a repeated id again. A station
+/// repeats a CALL only when its answer did not arrive, and it has one CALL in flight at a time, so
+/// the last few suffice; each kept answer costs memory on every connection.
+const REMEMBER_ANSWERED: usize = 8;
+
 /// A request to a connection task.
 #[derive(Debug)]
 pub enum Command {
@@ -88,6 +93,7 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
     let mut config = Config::new(Role::CentralSystem);
     config.call_timeout = ctx.config.call_timeout;
     config.id_prefix = format!("{:08x}-", rand::random::<u32>());
+    config.remember_answered = REMEMBER_ANSWERED;
     let mut session = Session::<D>::new(config);
     let mut waiting: HashMap<String, oneshot::Sender<CallOutcome>> = HashMap::new();
     let ping_interval = ctx.config.ping_interval;

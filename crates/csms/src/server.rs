@@ -18,6 +18,12 @@ use std::sync::Arc;
 /// Longest station identity accepted (OCPP 2.x identity, 1.6 chargeBoxIdentity).
 const MAX_STATION_ID: usize = 48;
 
+/// Bytes read from a station's socket at a time. OCPP messages are a few hundred bytes; the
+/// WebSocket library's default of 128 KiB, allocated for every connection, would make an idle
+/// station cost twenty times what the rest of its connection does. Longer messages still arrive
+/// whole: the buffer grows for them.
+const READ_BUFFER_BYTES: usize = 4096;
+
 /// The router serving stations.
 pub fn router(ctx: Arc<Ctx>) -> Router {
     Router::new()
@@ -61,6 +67,9 @@ async fn upgrade(
     ws.protocols([chosen.token])
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limit.saturating_mul(2))
         .on_upgrade(move |socket| async move {
             match chosen.version {
                 OcppVersion::V16 => serve::<v16::V16>(socket, ctx, station).await,

@@ -56,6 +56,7 @@ on_both_backends!(
     listing_filters,
     station_events,
     restart_loses_nothing,
+    concurrent_writes_commit_together_and_a_failure_stays_with_its_caller,
 );
 
 /// Setting up and tearing down a database per test.
@@ -1336,4 +1337,54 @@ fn transaction_json_uses_api_field_names() {
         "state": "completed"
     });
     assert_eq!(json, expected);
+}
+
+/// Frequent writes from many connections are committed in batches: each caller still learns its
+/// own outcome, a failing write (an unknown station) fails only its caller, and every write of
+/// the others is applied.
+async fn concurrent_writes_commit_together_and_a_failure_stays_with_its_caller(db: Db) {
+    let store = Arc::new(db.store.clone());
+    for n in 0..50 {
+        register(&store, &format!("CS{n}")).await;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..50_i64 {
+        let station = store.clone();
+        tasks.spawn(async move {
+            let store = station;
+            let id = format!("CS{n}");
+            store.touch(&id, OcppVersion::V201, 1000 + n).await?;
+            store
+                .set_connector_status(&id, &status(1, 1, "Available", n))
+                .await?;
+            let samples = [sample(n, "Energy.Active.Import.Register", "5", None)];
+            store.add_meter_values(&id, 1, 1, None, &samples).await?;
+            Ok::<_, StoreError>(id)
+        });
+        let ghost = store.clone();
+        tasks.spawn(async move {
+            // A foreign-key violation: the batch it lands in is rolled back and applied again
+            // write by write.
+            ghost
+                .set_connector_status("ghost", &status(1, 1, "Available", n))
+                .await?;
+            Ok("ghost".to_string())
+        });
+    }
+    let (mut done, mut refused) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task") {
+            Ok(_) => done += 1,
+            Err(StoreError::UnknownStation(id)) if id == "ghost" => refused += 1,
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    }
+    assert_eq!((done, refused), (50, 50));
+    for n in 0..50_i64 {
+        let id = format!("CS{n}");
+        let record = store.station(&id).await.expect("read").expect("registered");
+        assert_eq!(record.last_seen_ms, Some(1000 + n), "{id}");
+        let statuses = store.connector_statuses(&id).await.expect("statuses");
+        assert_eq!(statuses.len(), 1, "{id}");
+    }
 }

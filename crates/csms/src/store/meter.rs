@@ -1,5 +1,6 @@
 //! Meter values: one row per sampled value (OCPP 1.6 `SampledValue`, 2.x `sampledValue`).
 
+use super::batch::Write;
 use super::{Store, StoreError, is_foreign_key_violation, non_empty};
 use serde::Serialize;
 use sqlx::Row;
@@ -83,35 +84,15 @@ impl Store {
         tx_id: Option<i64>,
         samples: &[MeterSample],
     ) -> Result<usize, sqlx::Error> {
-        let mut db = self.pool.begin().await?;
-        let mut inserted = 0;
-        for sample in samples {
-            let done = sqlx::query(
-                "INSERT INTO meter_values (station_id, evse_id, connector_id, tx_id, \
-                     timestamp_ms, measurand, value, unit, phase, location, context) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (station_id, evse_id, connector_id, timestamp_ms, measurand, phase, \
-                     location, context, value) DO NOTHING",
-            )
-            .bind(station_id)
-            .bind(evse_id)
-            .bind(connector_id)
-            .bind(tx_id)
-            .bind(sample.timestamp_ms)
-            .bind(&sample.measurand)
-            .bind(&sample.value)
-            .bind(sample.unit.as_deref())
-            .bind(sample.phase.as_deref().unwrap_or_default())
-            .bind(sample.location.as_deref().unwrap_or_default())
-            .bind(sample.context.as_deref().unwrap_or_default())
-            .execute(&mut *db)
-            .await?;
-            if done.rows_affected() > 0 {
-                inserted += 1;
-            }
-        }
-        db.commit().await?;
-        Ok(inserted)
+        let write = Write::Meter {
+            station_id: station_id.to_string(),
+            evse_id,
+            connector_id,
+            tx_id,
+            samples: samples.to_vec(),
+        };
+        let inserted = self.batcher.write(write).await?;
+        Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
     }
 
     /// A transaction's samples, ordered by timestamp, then in the order they were stored.

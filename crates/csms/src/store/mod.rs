@@ -29,7 +29,13 @@
 //!
 //! A station must be registered ([`Store::register_station`]) before anything is recorded for it;
 //! otherwise the call fails with [`StoreError::UnknownStation`].
+//!
+//! The writes every connected station makes all the time (last seen, boot, connector status,
+//! meter values, a transaction's latest reading) are committed in groups by one writer task
+//! ([`batch`]): each call still returns only once its write is committed, but thousands of
+//! stations share one disk flush instead of waiting for one each.
 
+mod batch;
 mod error;
 mod event;
 mod meter;
@@ -105,6 +111,8 @@ impl fmt::Display for Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Commits the frequent small writes together (see [`batch`]).
+    batcher: batch::Batcher,
 }
 
 impl Store {
@@ -131,7 +139,12 @@ impl Store {
         };
         migrate::run(&pool, backend).await?;
         tracing::debug!(%backend, "store ready");
-        Ok(Store { pool, backend })
+        let batcher = batch::Batcher::start(pool.clone());
+        Ok(Store {
+            pool,
+            backend,
+            batcher,
+        })
     }
 
     /// Which database this store talks to.

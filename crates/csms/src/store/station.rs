@@ -1,6 +1,7 @@
 //! Stations: registration, password, what they said at boot, when they were last seen, and the
 //! last status of each connector.
 
+use super::batch::Write;
 use super::password::PasswordHash;
 use super::{Store, StoreError, is_foreign_key_violation};
 use proto_ocpp::OcppVersion;
@@ -255,21 +256,14 @@ impl Store {
         boot: &BootInfo,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE stations SET vendor = $2, model = $3, serial_number = $4, \
-                 firmware_version = $5, ocpp_version = $6, last_boot_ms = $7, last_seen_ms = $7 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&boot.vendor)
-        .bind(&boot.model)
-        .bind(boot.serial_number.as_deref())
-        .bind(boot.firmware_version.as_deref())
-        .bind(version.label())
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
+        let write = Write::Boot {
+            id: id.to_string(),
+            version: version.label(),
+            boot: boot.clone(),
+            now_ms,
+        };
+        let done = self.batcher.write(write).await?;
+        if done == 0 {
             return Err(StoreError::UnknownStation(id.to_string()));
         }
         Ok(())
@@ -283,14 +277,13 @@ impl Store {
         version: OcppVersion,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE stations SET last_seen_ms = $2, ocpp_version = $3 WHERE id = $1")
-                .bind(id)
-                .bind(now_ms)
-                .bind(version.label())
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
+        let write = Write::Touch {
+            id: id.to_string(),
+            version: version.label(),
+            now_ms,
+        };
+        let done = self.batcher.write(write).await?;
+        if done == 0 {
             return Err(StoreError::UnknownStation(id.to_string()));
         }
         Ok(())
@@ -305,25 +298,14 @@ impl Store {
         id: &str,
         status: &ConnectorStatusRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO connector_statuses \
-                 (station_id, evse_id, connector_id, status, error_code, info, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET \
-                 status = excluded.status, error_code = excluded.error_code, \
-                 info = excluded.info, updated_ms = excluded.updated_ms \
-             WHERE excluded.updated_ms >= connector_statuses.updated_ms",
-        )
-        .bind(id)
-        .bind(status.evse_id)
-        .bind(status.connector_id)
-        .bind(&status.status)
-        .bind(status.error_code.as_deref())
-        .bind(status.info.as_deref())
-        .bind(status.updated_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(|err| unknown_station(err, id))?;
+        let write = Write::Status {
+            id: id.to_string(),
+            status: status.clone(),
+        };
+        self.batcher
+            .write(write)
+            .await
+            .map_err(|err| unknown_station(err, id))?;
         Ok(())
     }
 

@@ -385,14 +385,9 @@ impl Store {
         tx_id: i64,
         meter_wh: f64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE transactions SET meter_last_wh = $2 \
-             WHERE id = $1 AND state = 'active' AND (meter_last_wh IS NULL OR meter_last_wh < $2)",
-        )
-        .bind(tx_id)
-        .bind(meter_wh)
-        .execute(&self.pool)
-        .await?;
+        self.batcher
+            .write(super::batch::Write::TxMeter { tx_id, meter_wh })
+            .await?;
         Ok(())
     }
 
