@@ -345,6 +345,11 @@ impl ChargePoint {
         &self.params
     }
 
+    /// Whether a transition to standby is still running.
+    pub fn settling(&self) -> bool {
+        self.transition.is_some()
+    }
+
     /// Whether the PE can serve requests now.
     pub fn operational(&self) -> OperationalStatus {
         if self.transition.is_some() || self.fault.is_some() {
