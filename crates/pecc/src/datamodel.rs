@@ -233,18 +233,32 @@ impl GunParameters {
                 problems: vec!["must be a JSON object".into()],
             });
         };
-        let mut merged = match serde_json::to_value(self) {
+        let base = match serde_json::to_value(self) {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        for (key, value) in update {
-            merged.insert(canonical_key(key).to_string(), value.clone());
-        }
-        let parameters: GunParameters =
-            serde_json::from_value(Value::Object(merged)).map_err(|e| DataModelError::Invalid {
+        let merge = |fields: &mut dyn Iterator<Item = (&String, &Value)>| {
+            let mut merged = base.clone();
+            for (key, value) in fields {
+                merged.insert(canonical_key(key).to_string(), value.clone());
+            }
+            serde_json::from_value::<GunParameters>(Value::Object(merged))
+        };
+        let parameters = merge(&mut update.iter()).map_err(|e| {
+            // Name the offending field: the first one that fails on its own.
+            let culprit = update
+                .iter()
+                .find_map(|(key, value)| {
+                    merge(&mut std::iter::once((key, value)))
+                        .err()
+                        .map(|e| format!("{key}: {e}"))
+                })
+                .unwrap_or_else(|| e.to_string());
+            DataModelError::Invalid {
                 at: "parameters".into(),
-                problems: vec![e.to_string()],
-            })?;
+                problems: vec![culprit],
+            }
+        })?;
         parameters
             .validate()
             .map_err(|problems| DataModelError::Invalid {
