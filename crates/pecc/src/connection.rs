@@ -9,7 +9,7 @@ use crate::cabinet::CabinetCommand;
 use crate::chargepoint::{Level, Reply, StandbyReason};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use proto_pepws::connection::{PeccConfig, PeccConnection};
-use proto_pepws::{ErrorReply, Event, Kind, Request, Response, Transmit};
+use proto_pepws::{ErrorReply, Event, Request, Response, Transmit};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -350,9 +350,4 @@ async fn recv_event(events: &mut Option<broadcast::Receiver<String>>) -> Option<
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
     }
-}
-
-/// Whether `kind` is one a PECC may request of an SECC.
-pub fn is_pecc_request(kind: Kind) -> bool {
-    kind.request_sender() == Some(proto_pepws::Side::Pecc)
 }

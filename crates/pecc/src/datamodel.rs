@@ -316,7 +316,7 @@ pub enum DataModelError {
         problems: Vec<String>,
     },
     /// A gun key names no gun of this cabinet.
-    #[error("guns.{0}: not a gun of this cabinet (1 … {1}, written N or GUNN)")]
+    #[error("guns.{0}: not a gun number (1 … 72, written N or GUNN; this cabinet has {1})")]
     UnknownGun(String, u32),
 }
 
@@ -410,7 +410,7 @@ fn layered(
     value: &Value,
     guns: u32,
     builtin: &GunParameters,
-    notes: Vec<String>,
+    mut notes: Vec<String>,
 ) -> Result<Loaded, DataModelError> {
     let Value::Object(top) = value else {
         return Err(DataModelError::Invalid {
@@ -440,15 +440,28 @@ fn layered(
                 problems: vec!["must be an object keyed by gun (1, GUN1, …)".into()],
             });
         };
+        let mut beyond = Vec::new();
         for (key, update) in entries {
-            let gun = gun_number(key).filter(|g| (1..=guns).contains(g));
+            let gun = gun_number(key).filter(|g| (1..=crate::config::MAX_GUNS).contains(g));
             let Some(gun) = gun else {
                 return Err(DataModelError::UnknownGun(key.clone(), guns));
             };
+            if gun > guns {
+                beyond.push(gun);
+                continue;
+            }
             let parameters = defaults
                 .updated(update)
                 .map_err(|e| relocate(e, &format!("guns.{key}")))?;
             model.set(gun, parameters);
+        }
+        if !beyond.is_empty() {
+            beyond.sort_unstable();
+            let listed: Vec<String> = beyond.iter().map(|g| format!("GUN{g}")).collect();
+            notes.push(format!(
+                "guns {}: beyond the cabinet's {guns} guns; ignored",
+                listed.join(", ")
+            ));
         }
     }
     Ok(Loaded { model, notes })
@@ -581,12 +594,17 @@ mod tests {
         assert_eq!(gun(3).limit_power_max, Watts(360_000.0));
         assert_eq!(gun(3).manufacturer, "ultrafastchargers_pvt_ltd");
         assert_eq!(loaded.notes.len(), 1, "{:?}", loaded.notes);
+        // Guns beyond the cabinet's count are noted and skipped.
+        let text = json!({"guns": {"GUN9": {"limitPowerMax": 1000}}}).to_string();
+        let loaded = DataModel::from_json(&text, 3, &builtin()).expect("loads");
+        assert!(loaded.notes[0].contains("GUN9"), "{:?}", loaded.notes);
     }
 
     #[test]
     fn bad_models_are_refused_with_their_place() {
         let cases = [
-            (json!({"guns": {"GUN9": {}}}), "GUN9"),
+            (json!({"guns": {"GUN73": {}}}), "GUN73"),
+            (json!({"guns": {"left": {}}}), "left"),
             (
                 json!({"defaults": {"limitVoltageMin": 500, "limitVoltageMax": 400}}),
                 "defaults",

@@ -78,7 +78,7 @@ pub enum PeccError {
     Config(String),
     /// The data model could not be loaded.
     #[error("data model: {0}")]
-    DataModel(#[from] DataModelError),
+    DataModel(DataModelError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -87,6 +87,12 @@ pub enum PeccError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl From<DataModelError> for PeccError {
+    fn from(error: DataModelError) -> Self {
+        PeccError::DataModel(error)
+    }
 }
 
 /// A running controller.
