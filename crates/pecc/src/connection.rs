@@ -87,11 +87,17 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, gun: u32, connection: u
         .events
         .get(gun as usize - 1)
         .map(broadcast::Sender::subscribe);
+    // The number format is fixed per connection: a `floatValues` change applies to the next.
+    let float_values = cabinet
+        .ask(|reply| CabinetCommand::Parameters { gun, reply })
+        .await
+        .flatten()
+        .is_none_or(|p| p.float_values);
     let link = &shared.config.link;
     let config = PeccConfig {
         unresponsive_timeout: link.unresponsive_timeout,
         ping_interval: Some(link.ping_interval),
-        send_mode: if shared.float_values(gun) {
+        send_mode: if float_values {
             proto_pepws::NumberMode::Float
         } else {
             proto_pepws::NumberMode::Integer

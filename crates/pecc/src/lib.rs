@@ -56,17 +56,6 @@ pub struct Shared {
     pub next_connection: AtomicU64,
     /// Set when the controller stops.
     pub stop: watch::Receiver<bool>,
-    float_values: Vec<bool>,
-}
-
-impl Shared {
-    /// Whether gun `gun` writes fractional numbers (its `floatValues` at start).
-    pub fn float_values(&self, gun: u32) -> bool {
-        self.float_values
-            .get((gun as usize).wrapping_sub(1))
-            .copied()
-            .unwrap_or(true)
-    }
 }
 
 /// Why the controller could not start.
@@ -158,9 +147,6 @@ pub async fn start(config: PeccConfig) -> Result<Running, PeccError> {
     let config::PowerSettings::Sim(sim) = &config.power;
     let stage = SimPowerStage::new(sim.clone(), config.guns, now);
     let sim_controls = Some(stage.controls());
-    let float_values = (1..=config.guns)
-        .map(|g| model.parameters(g).is_none_or(|p| p.float_values))
-        .collect();
     let cabinet = cabinet::spawn(
         Box::new(stage),
         model,
@@ -190,7 +176,6 @@ pub async fn start(config: PeccConfig) -> Result<Running, PeccError> {
         cabinet,
         next_connection: AtomicU64::new(1),
         stop: stopped.clone(),
-        float_values,
     });
     let app = server::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // PEP-WS messages are small and answered within 500 ms: never hold one back for Nagle's

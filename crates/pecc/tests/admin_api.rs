@@ -40,6 +40,7 @@ async fn parameters_are_read_and_updated_without_restart() {
     // Gun 1 is untouched.
     let (_, gun1) = http(addr, "GET", "/api/v1/guns/1/parameters", None, None).await;
     assert_eq!(gun1["limitCurrentMax"], 250.0);
+    assert_eq!(gun1["manufacturer"], "joule");
 
     for (body, expected) in [
         (json!({"limitVoltageMin": 2000}), "limitVoltageMin"),
@@ -67,10 +68,42 @@ async fn parameters_are_read_and_updated_without_restart() {
     let (code, _) = http(addr, "GET", "/api/v1/guns/3/parameters", None, None).await;
     assert_eq!(code, 404);
 
+    // floatValues false: the next connection of that gun gets integers only (section 10).
+    let (code, _) = http(
+        addr,
+        "PUT",
+        "/api/v1/guns/1/parameters",
+        Some(&json!({"floatValues": false})),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let mut integer_secc = Secc::connect(&pecc.gun_url(1).expect("gun 1")).await;
+    let status = integer_secc.next_status().await;
+    assert!(
+        status["temperature"].is_i64() && status["measuredVoltage"].is_i64(),
+        "{status}"
+    );
+    let limits = integer_secc.request("configuration", json!({})).await["payload"].clone();
+    assert_eq!(limits["floatValues"], false);
+    assert!(limits["limitVoltageMax"].is_i64(), "{limits}");
+    let (_, parameters) = http(
+        addr,
+        "PUT",
+        "/api/v1/guns/1/parameters",
+        Some(&json!({"limitCurrentMax": 100.5})),
+        None,
+    )
+    .await;
+    assert_eq!(parameters["limitCurrentMax"], 100.5);
+    let limits = integer_secc.request("configuration", json!({})).await["payload"].clone();
+    assert_eq!(limits["limitCurrentMax"], 101, "rounded on the wire");
+
     let (code, guns) = http(addr, "GET", "/api/v1/guns", None, None).await;
     assert_eq!(code, 200);
     assert_eq!(guns.as_array().map(Vec::len), Some(2));
     assert_eq!(guns[1]["connected"], true);
+    assert_eq!(guns[0]["connected"], true);
     assert_eq!(guns[1]["phase"], "standby");
     let (code, modules) = http(addr, "GET", "/api/v1/modules", None, None).await;
     assert_eq!(code, 200);
