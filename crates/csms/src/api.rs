@@ -271,7 +271,7 @@ pub async fn call_station(
         payload,
         reply,
     };
-    if handle.commands.send(command).await.is_err() {
+    if handle.commands.send(Box::new(command)).await.is_err() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("station {station:?} is offline"),

@@ -82,7 +82,7 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
             replaced = old.connection,
             "station reconnected; closing its old connection"
         );
-        let _ = old.commands.try_send(Command::Replaced);
+        let _ = old.commands.try_send(Box::new(Command::Replaced));
     }
     tracing::info!("station connected");
     telemetry::station_connected(D::VERSION.label(), 1.0);
@@ -112,7 +112,16 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
             let Some(event) = session.poll_event() else {
                 break;
             };
-            handle_event::<D>(&ctx, &station, &mut session, &mut waiting, event).await;
+            // Boxed: the handlers' future is the largest part of a connection's state, and an
+            // idle connection should not carry it.
+            Box::pin(handle_event::<D>(
+                &ctx,
+                &station,
+                &mut session,
+                &mut waiting,
+                event,
+            ))
+            .await;
         }
 
         let deadline = match session.poll_timeout() {
@@ -141,7 +150,7 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
                 }
                 None => break 'connection,
             },
-            command = inbox.recv() => match command {
+            command = inbox.recv() => match command.map(|c| *c) {
                 Some(Command::Call { action, payload, reply }) => {
                     send_call::<D>(&mut session, &mut waiting, action, payload, reply);
                 }

@@ -18,8 +18,9 @@ pub struct StationHandle {
     pub connection: u64,
     /// Negotiated version.
     pub version: OcppVersion,
-    /// Commands to the connection task.
-    pub commands: mpsc::Sender<Command>,
+    /// Commands to the connection task, boxed: every connection's channel holds a block of
+    /// slots from the start, and boxes keep it small.
+    pub commands: mpsc::Sender<Box<Command>>,
 }
 
 /// Every connected station.

@@ -22,7 +22,7 @@ const MAX_STATION_ID: usize = 48;
 /// WebSocket library's default of 128 KiB, allocated for every connection, would make an idle
 /// station cost twenty times what the rest of its connection does. Longer messages still arrive
 /// whole: the buffer grows for them.
-const READ_BUFFER_BYTES: usize = 4096;
+const READ_BUFFER_BYTES: usize = 2048;
 
 /// The router serving stations.
 pub fn router(ctx: Arc<Ctx>) -> Router {

@@ -64,7 +64,9 @@ pub(crate) async fn run<D: FleetDialect>(shared: Arc<Shared>, index: usize) {
     }
     shared.recorder.station_started();
     let id = shared.config.station_id(index);
-    let connecting = shared.target.connect(index, &id, shared.config.version);
+    // Boxed: the handshake's future is large and needed only once; the task keeps only what
+    // the connection needs.
+    let connecting = Box::pin(shared.target.connect(index, &id, shared.config.version));
     let socket = match tokio::time::timeout(shared.config.connect_timeout, connecting).await {
         Ok(Ok(socket)) => socket,
         Ok(Err(e)) => return connect_failed(&shared, &id, &e),
