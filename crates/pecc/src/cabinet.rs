@@ -256,9 +256,6 @@ impl Cabinet {
                 );
             }
         }
-        if !notices.is_empty() {
-            self.backend.poll(Instant::now().into_std());
-        }
         for Notice {
             level,
             message,

@@ -15,6 +15,9 @@
 //!   one pending request per direction with its 500 ms timeout, sequence numbers, the 200 ms
 //!   status cadence, the 5 s silence rule and the SECC's status watch, with timers through
 //!   `poll_timeout` / `handle_timeout(now)`.
+//! - [`secc_session`]: the SECC's session with its power electronics on top of
+//!   [`SeccConnection`]: wishes (contactors, cable check, target values, reset) in, requests
+//!   sequenced out one at a time, EV infos kept current, the PECC's requests answered.
 //! - [`subprotocol`]: `pep1.x` negotiation.
 //!
 //! Time is always an argument; nothing here reads a clock.
@@ -23,6 +26,7 @@ pub mod codec;
 pub mod connection;
 pub mod messages;
 pub mod schema;
+pub mod secc_session;
 pub mod sequence;
 pub mod subprotocol;
 pub mod types;
