@@ -203,7 +203,7 @@ async fn pecc_request(
     known(shared, gun)?;
     let commands = shared.slots.lock().ok().and_then(|slots| {
         slots
-            .get(gun as usize - 1)?
+            .get((gun as usize).wrapping_sub(1))?
             .as_ref()
             .map(|s| s.commands.clone())
     });

@@ -263,13 +263,13 @@ impl Cabinet {
         } in notices
         {
             self.hub.log(level, Some(gun), &message);
-            if to_secc && let Some(events) = self.events.get(gun as usize - 1) {
+            if to_secc && let Some(events) = self.events.get((gun as usize).wrapping_sub(1)) {
                 // No receiver just means no SECC is connected.
                 let _ = events.send(message);
             }
         }
         let readings = self.readings(gun);
-        let index = gun as usize - 1;
+        let index = (gun as usize).wrapping_sub(1);
         if let (Some(point), Some(publish)) = (self.points.get(index), self.views.get(index)) {
             let view = GunView {
                 status: point.status(&readings),
@@ -315,7 +315,7 @@ impl Cabinet {
                 if !self.is_current(gun, connection) {
                     return;
                 }
-                if let Some(slot) = self.connections.get_mut(gun as usize - 1) {
+                if let Some(slot) = self.connections.get_mut((gun as usize).wrapping_sub(1)) {
                     *slot = None;
                 }
                 self.backend.poll(now);

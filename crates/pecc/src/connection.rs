@@ -59,7 +59,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, gun: u32) {
 async fn run(mut socket: WebSocket, shared: Arc<Shared>, gun: u32, connection: u64) {
     let (commands, mut inbox) = mpsc::channel(8);
     let replaced = shared.slots.lock().ok().and_then(|mut slots| {
-        let slot = slots.get_mut(gun as usize - 1)?;
+        let slot = slots.get_mut((gun as usize).wrapping_sub(1))?;
         slot.replace(Slot {
             connection,
             commands,
@@ -85,7 +85,7 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, gun: u32, connection: u
     };
     let mut events = cabinet
         .events
-        .get(gun as usize - 1)
+        .get((gun as usize).wrapping_sub(1))
         .map(broadcast::Sender::subscribe);
     // The number format is fixed per connection: a `floatValues` change applies to the next.
     let float_values = cabinet
@@ -312,7 +312,7 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, gun: u32, connection: u
         let _ = reply.send(Outcome::Disconnected);
     }
     if let Ok(mut slots) = shared.slots.lock()
-        && let Some(slot) = slots.get_mut(gun as usize - 1)
+        && let Some(slot) = slots.get_mut((gun as usize).wrapping_sub(1))
         && slot.as_ref().is_some_and(|s| s.connection == connection)
     {
         *slot = None;
