@@ -159,7 +159,27 @@ async fn secc_disconnect_mid_charge_means_standby_within_a_second() {
     let mut secc = Secc::connect(&pecc.gun_url(1).expect("gun 1")).await;
     secc.charge(200.0).await;
     drop(secc);
-    let took = published_until(&pecc, 1, Duration::from_secs(2), is_standby).await;
+    // The output is switched off in the step that learns of the loss...
+    let off = published_until(&pecc, 1, ms(100), |s| {
+        s["drivenCurrent"] == 0.0 && s["drivenVoltage"] == 0.0
+    })
+    .await;
+    assert!(off <= ms(10), "output off after {off:?}");
+    // ...the contactors open once the current is down: the outlet is dead within 200 ms...
+    let open = published_until(&pecc, 1, ms(500), |s| {
+        s["contactorsStatus"] == "open"
+            && s["measuredVoltage"] == 0.0
+            && s["measuredCurrent"] == 0.0
+    })
+    .await;
+    assert!(
+        off + open <= ms(200),
+        "contactors open after {:?}",
+        off + open
+    );
+    // ...and standby is reached (operative again) once the output is discharged below 60 V.
+    let standby = published_until(&pecc, 1, Duration::from_secs(2), is_standby).await;
+    let took = off + open + standby;
     assert!(took <= Duration::from_secs(1), "standby after {took:?}");
     let view = pecc
         .shared
