@@ -16,8 +16,10 @@
 //! ```text
 //! cargo xtask bench-csms [--hold 1000,10000,50000,100000] [--workload 10000]
 //!     [--saturate 1000,10000] [--backends sqlite,postgres] [--duration 30s] [--ramp 2000]
-//!     [--ocpp 1.6] [--postgres URL] [--out DIR] [--no-build]
+//!     [--ocpp 1.6] [--postgres URL] [--out DIR] [--no-build] [--joule PATH]
 //! ```
+//!
+//! `--joule PATH` runs a given binary instead of building `target/release/joule`.
 //!
 //! Results go to `DIR/results.json` and `DIR/results.md` (default `target/bench-csms`), with the
 //! machine described; each step's fleet report and logs stay beside them.
@@ -48,6 +50,7 @@ struct Options {
     postgres: String,
     out: PathBuf,
     build: bool,
+    joule: PathBuf,
 }
 
 impl Options {
@@ -63,6 +66,7 @@ impl Options {
             postgres: "postgres://postgres@127.0.0.1:5432/test".into(),
             out: root.join("target/bench-csms"),
             build: true,
+            joule: root.join("target/release/joule"),
         };
         let sizes = |text: &str| -> Result<Vec<usize>> {
             text.split(',')
@@ -91,10 +95,14 @@ impl Options {
                 "--ocpp" => options.ocpp = value.clone(),
                 "--postgres" => options.postgres = value.clone(),
                 "--out" => options.out = PathBuf::from(value),
+                "--joule" => {
+                    options.joule = PathBuf::from(value);
+                    options.build = false;
+                }
                 other => bail!(
                     "unknown option {other}; usage: cargo xtask bench-csms [--hold SIZES] \
                      [--workload SIZES] [--saturate SIZES] [--backends sqlite,postgres] \
-                     [--duration D] [--ramp R] [--ocpp V] [--postgres URL] [--out DIR] [--no-build]"
+                     [--duration D] [--ramp R] [--ocpp V] [--postgres URL] [--out DIR] [--no-build] [--joule PATH]"
                 ),
             }
         }
@@ -128,7 +136,7 @@ impl Mode {
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let options = Options::parse(root, args)?;
-    let joule = root.join("target/release/joule");
+    let joule = options.joule.clone();
     if options.build {
         eprintln!("==> cargo build --release -p joule");
         let status = Command::new("cargo")
