@@ -18,7 +18,7 @@
 
 use charger::SessionParams;
 use serde_json::{Value, json};
-use station::gun::{self, GunHandle};
+use station::gun::{self, GunCommand, GunHandle};
 use station::ocpp16::{self, OcppSettings};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -192,6 +192,337 @@ async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against
     drop(link);
 }
 
+/// Issue 5's list against the independent central system, on a two-connector simulated station
+/// with plug sensing: configuration get/change, local list, plug + local start with meter values
+/// rising, a concurrent remote start on connector 2, a charging profile that lowers connector 1's
+/// power, TriggerMessage, remote stop of one transaction leaving the other charging, unplug while
+/// charging, fault and recovery, and a reservation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let Some(python) = testkit::interop_python(
+        &["ocpp", "websockets"],
+        "the Python central system interop test",
+    ) else {
+        return;
+    };
+    let mut central = PythonCentral::spawn(&python);
+    let listening = central
+        .find(0, "the listening port", |e| e["event"] == "listening")
+        .await;
+    let Some(port) = central.log[listening]["port"].as_u64() else {
+        central.fail("no port");
+    };
+    let guns = vec![sim_gun(1), sim_gun(2)];
+    let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
+    settings.plug_sensing = true;
+    settings.keys = vec![(
+        "MeterValuesSampledData".into(),
+        "Energy.Active.Import.Register,Power.Active.Import".into(),
+    )];
+    let cp = ocpp16::start(settings, guns.clone())
+        .await
+        .expect("charge point");
+    let boot = central
+        .find(listening, "connector 2 Available", |e| {
+            status(e, 2) == Some("Available")
+        })
+        .await;
+
+    // Configuration: get, change, unknown key.
+    let answer = central
+        .call(
+            boot,
+            "GetConfiguration",
+            json!({"key": ["MeterValueSampleInterval", "Nope"]}),
+        )
+        .await;
+    central.check(
+        answer["configurationKey"][0]["key"] == "MeterValueSampleInterval"
+            && answer["unknownKey"][0] == "Nope",
+        &format!("GetConfiguration answers known and unknown keys: {answer}"),
+    );
+    let answer = central
+        .call(
+            boot,
+            "ChangeConfiguration",
+            json!({"key": "MeterValueSampleInterval", "value": "1"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Accepted",
+        "MeterValueSampleInterval is writable",
+    );
+    let answer = central
+        .call(
+            boot,
+            "ChangeConfiguration",
+            json!({"key": "NumberOfConnectors", "value": "5"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Rejected",
+        "NumberOfConnectors is read-only",
+    );
+    let answer = central
+        .call(
+            boot,
+            "ChangeConfiguration",
+            json!({"key": "NoSuchKey", "value": "1"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "NotSupported",
+        "an unknown key is NotSupported",
+    );
+
+    // Local list.
+    let list = json!({"listVersion": 3, "updateType": "Full", "localAuthorizationList": [
+        {"idTag": "TAG-L", "idTagInfo": {"status": "Accepted"}}]});
+    let answer = central.call(boot, "SendLocalList", list).await;
+    central.check(
+        answer["status"] == "Accepted",
+        "SendLocalList Full is accepted",
+    );
+    let answer = central.call(boot, "GetLocalListVersion", json!({})).await;
+    central.check(
+        answer["listVersion"] == 3,
+        "GetLocalListVersion reports the list's version",
+    );
+
+    // Plug and local start on connector 1; meter values rise.
+    let mark = central.log.len();
+    cp.plug(1).await.expect("plug");
+    central
+        .find(mark, "connector 1 Preparing", |e| {
+            status(e, 1) == Some("Preparing")
+        })
+        .await;
+    cp.local_start(1, Some("TAG-L".into()))
+        .await
+        .expect("local start");
+    let start1 = central
+        .find(mark, "StartTransaction on connector 1", |e| {
+            received(e, "StartTransaction") && e["payload"]["connectorId"] == 1
+        })
+        .await;
+    central.check(
+        central.log[start1]["payload"]["idTag"] == "TAG-L",
+        "the local tag starts it",
+    );
+    let tx1 = central.log[start1]["response"]["transactionId"].clone();
+    let register = |e: &Value| -> Option<f64> {
+        let values = e["payload"]["meterValue"].as_array()?;
+        values
+            .iter()
+            .flat_map(|v| v["sampledValue"].as_array().cloned().unwrap_or_default())
+            .find_map(|s| {
+                (s["measurand"] == "Energy.Active.Import.Register")
+                    .then(|| s["value"].as_str()?.parse().ok())?
+            })
+    };
+    let mut last = 0.0;
+    let mut from = start1;
+    let mut rises = 0;
+    while rises < 2 {
+        let at = central
+            .find(from + 1, "MeterValues of connector 1", |e| {
+                received(e, "MeterValues") && e["payload"]["transactionId"] == tx1
+            })
+            .await;
+        let value = register(&central.log[at]).unwrap_or(0.0);
+        if last > 0.0 && value > last {
+            rises += 1;
+        }
+        last = value;
+        from = at;
+    }
+
+    // A concurrent remote start on connector 2.
+    cp.plug(2).await.expect("plug 2");
+    let mark = central.log.len();
+    let answer = central
+        .call(
+            mark,
+            "RemoteStartTransaction",
+            json!({"connectorId": 2, "idTag": "TAG-R"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Accepted",
+        "remote start on the free connector 2",
+    );
+    let start2 = central
+        .find(mark, "StartTransaction on connector 2", |e| {
+            received(e, "StartTransaction") && e["payload"]["connectorId"] == 2
+        })
+        .await;
+    let tx2 = central.log[start2]["response"]["transactionId"].clone();
+    central.check(tx1 != tx2, "two transactions, two ids");
+
+    // A TxProfile lowers connector 1's power.
+    let profile = json!({"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 11, "transactionId": tx1, "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 4000.0}]}}});
+    let answer = central.call(start2, "SetChargingProfile", profile).await;
+    central.check(
+        answer["status"] == "Accepted",
+        "SetChargingProfile is accepted",
+    );
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let s = guns[0].snapshot().status;
+        if s.power_limit == Some(4000.0) && s.voltage * s.current <= 4100.0 && s.current > 0.0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            central.fail(&format!("connector 1 never came down to 4 kW: {s:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = central
+        .call(
+            start2,
+            "GetCompositeSchedule",
+            json!({"connectorId": 1, "duration": 300, "chargingRateUnit": "W"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Accepted",
+        "GetCompositeSchedule is answered",
+    );
+
+    // TriggerMessage: the confirmation first, then the StatusNotification.
+    let mark = central.log.len();
+    central.command(json!({"cmd": "call", "action": "TriggerMessage",
+        "payload": {"requestedMessage": "StatusNotification", "connectorId": 2}}));
+    let answered_at = central
+        .find(mark, "the TriggerMessage answer", |e| {
+            answered(e, "TriggerMessage")
+        })
+        .await;
+    central.check(
+        central.log[answered_at]["payload"]["status"] == "Accepted",
+        "trigger accepted",
+    );
+    central
+        .find(answered_at, "the triggered StatusNotification", |e| {
+            status(e, 2).is_some()
+        })
+        .await;
+
+    // Remote stop of connector 2; connector 1 goes on.
+    let mark = central.log.len();
+    let answer = central
+        .call(mark, "RemoteStopTransaction", json!({"transactionId": tx2}))
+        .await;
+    central.check(answer["status"] == "Accepted", "remote stop accepted");
+    let stop2 = central
+        .stop_of(mark, &tx2, "connector 2's StopTransaction")
+        .await;
+    central.check(
+        central.log[stop2]["payload"]["reason"] == "Remote",
+        "reason Remote",
+    );
+    central.check(
+        guns[0].snapshot().status.session_active,
+        "connector 1 still charges",
+    );
+    central
+        .find(mark, "connector 2 Finishing", |e| {
+            status(e, 2) == Some("Finishing")
+        })
+        .await;
+
+    // Unplug connector 1 while charging: StopTransaction with EVDisconnected.
+    let mark = central.log.len();
+    cp.unplug(1).await.expect("unplug");
+    let stop1 = central
+        .stop_of(mark, &tx1, "connector 1's StopTransaction")
+        .await;
+    central.check(
+        central.log[stop1]["payload"]["reason"] == "EVDisconnected",
+        "reason EVDisconnected",
+    );
+    central
+        .find(stop1, "connector 1 Available", |e| {
+            status(e, 1) == Some("Available")
+        })
+        .await;
+
+    // Fault and recovery on connector 2.
+    let mark = central.log.len();
+    guns[1]
+        .request(|r| GunCommand::Fault(hal::Fault::GroundFault, r))
+        .await
+        .expect("fault");
+    let faulted = central
+        .find(mark, "connector 2 Faulted", |e| {
+            status(e, 2) == Some("Faulted")
+        })
+        .await;
+    central.check(
+        central.log[faulted]["payload"]["errorCode"] == "GroundFailure",
+        "a ground fault reports GroundFailure",
+    );
+    let _ = guns[1].request(GunCommand::ClearFault).await;
+    central
+        .find(faulted, "connector 2 recovered", |e| {
+            status(e, 2) == Some("Finishing")
+        })
+        .await;
+    cp.unplug(2).await.expect("unplug 2");
+    central
+        .find(faulted, "connector 2 Available", |e| {
+            status(e, 2) == Some("Available")
+        })
+        .await;
+
+    // Reservation of connector 1, then its cancellation.
+    let mark = central.log.len();
+    let expiry = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let answer = central
+        .call(
+            mark,
+            "ReserveNow",
+            json!({"connectorId": 1, "expiryDate": expiry, "idTag": "TAG-R", "reservationId": 5}),
+        )
+        .await;
+    central.check(answer["status"] == "Accepted", "ReserveNow accepted");
+    central
+        .find(mark, "connector 1 Reserved", |e| {
+            status(e, 1) == Some("Reserved")
+        })
+        .await;
+    let refused = cp.local_start(1, Some("TAG-L".into())).await;
+    central.check(
+        refused.is_err(),
+        "another tag may not take the reserved connector",
+    );
+    let answer = central
+        .call(mark, "CancelReservation", json!({"reservationId": 5}))
+        .await;
+    central.check(answer["status"] == "Accepted", "CancelReservation accepted");
+    let reserved = central
+        .find(mark, "connector 1 Reserved", |e| {
+            status(e, 1) == Some("Reserved")
+        })
+        .await;
+    central
+        .find(reserved, "connector 1 Available again", |e| {
+            status(e, 1) == Some("Available")
+        })
+        .await;
+
+    central.quit().await;
+}
+
 fn sim_gun(n: u32) -> GunHandle {
     let settings = hal::GunSettings {
         gun: n,
@@ -325,6 +656,26 @@ impl PythonCentral {
             &format!("the transaction runs on connector 1 for the remote start's {id_tag}"),
         );
         start
+    }
+
+    /// Sends `action` with `payload` and returns the station's answer payload.
+    async fn call(&mut self, from: usize, action: &str, payload: Value) -> Value {
+        let mark = self.log.len().max(from);
+        self.command(json!({"cmd": "call", "action": action, "payload": payload}));
+        let at = self
+            .find(mark, &format!("the answer to {action}"), |e| {
+                answered(e, action)
+            })
+            .await;
+        self.log[at]["payload"].clone()
+    }
+
+    /// The StopTransaction of transaction `tx` at or after `from`.
+    async fn stop_of(&mut self, from: usize, tx: &Value, what: &str) -> usize {
+        self.find(from, what, |e| {
+            received(e, "StopTransaction") && e["payload"]["transactionId"] == *tx
+        })
+        .await
     }
 
     /// The StopTransaction of the transaction started at `start`, checked against its start.
