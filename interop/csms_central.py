@@ -40,6 +40,9 @@ last:
     {"cmd": "remote_stop", "transactionId": N}               RemoteStopTransaction, then "answer"
     {"cmd": "call", "action": A, "payload": {...}}          any 1.6 CALL A (payload in camelCase),
                                                              then "answer"
+    {"cmd": "offline"}                                       close every station connection and
+                                                             refuse new ones with HTTP 503
+    {"cmd": "online"}                                        accept stations again
     {"cmd": "quit"}                                          stop serving and exit
 
 The end of stdin counts as quit. The exit status is 0 unless the central system failed, a command
@@ -53,6 +56,7 @@ import itertools
 import json
 import logging
 import sys
+from http import HTTPStatus
 from datetime import datetime, timezone
 
 import websockets
@@ -102,6 +106,8 @@ class Central:
         self.transaction_ids = itertools.count(1)
         self.latest = None
         self.failed = False
+        self.offline = False
+        self.connections = set()
 
     def reject(self, station_id, action, payload, error):
         self.failed = True
@@ -208,20 +214,31 @@ async def serve_station(central, connection):
         LOG.error("%s: subprotocol %r, not %s", station_id, connection.subprotocol, SUBPROTOCOL)
         await connection.close(code=1002, reason=f"only {SUBPROTOCOL} is offered")
         return
+    central.connections.add(connection)
     station = Station(central, station_id, connection, response_timeout=RESPONSE_TIMEOUT)
     central.latest = station
     emit("connected", id=station_id)
     try:
         await station.start()
     except websockets.ConnectionClosed as closed:
-        emit("disconnected", id=station_id, reason=str(closed))
+        # A connection closed by going offline is expected; any other loss is reported.
+        event = "dropped" if central.offline else "disconnected"
+        emit(event, id=station_id, reason=str(closed))
     except Exception as error:
         central.failed = True
         LOG.exception("%s: the connection failed", station_id)
         emit("error", id=station_id, error=describe(error))
     finally:
+        central.connections.discard(connection)
         if central.latest is station:
             central.latest = None
+
+
+def refuse_when_offline(central, connection):
+    """While offline, the handshake is answered with HTTP 503."""
+    if central.offline:
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "offline\n")
+    return None
 
 
 def parse_command(line):
@@ -237,6 +254,8 @@ def parse_command(line):
     if name == "call":
         request = getattr(v16.call, command["action"])
         return request(**camel_to_snake_case(command.get("payload", {})))
+    if name in ("offline", "online"):
+        return name
     if name == "quit":
         return None
     raise ValueError(f"unknown command {name!r}")
@@ -257,6 +276,13 @@ async def commands(central):
             raise RuntimeError(f"malformed command {line!r}: {error}") from error
         if request is None:
             break
+        if request in ("offline", "online"):
+            central.offline = request == "offline"
+            if central.offline:
+                for connection in list(central.connections):
+                    await connection.close(code=1001, reason="going offline")
+            emit(request)
+            continue
         if central.latest is None:
             raise RuntimeError(f"no station is connected for {line.strip()!r}")
         # The answer is printed when it comes; the next command need not wait for it.
@@ -279,6 +305,7 @@ async def main():
             "127.0.0.1",
             0,
             subprotocols=[SUBPROTOCOL],
+            process_request=lambda connection, request: refuse_when_offline(central, connection),
         ) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             emit("listening", port=port)

@@ -77,7 +77,12 @@ impl<D: Dialect> Link<D> {
                         Some(Ok(Message::Text(text))) => {
                             self.session.handle_text(text.as_str(), Instant::now().into_std());
                         }
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => break 'connection,
+                        Some(Ok(Message::Close(_))) => {
+                            // Complete the closing handshake before leaving.
+                            let _ = socket.close(None).await;
+                            break 'connection;
+                        }
+                        Some(Err(_)) | None => break 'connection,
                         Some(Ok(_)) => {}
                     }
                 }

@@ -523,6 +523,131 @@ async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms()
     central.quit().await;
 }
 
+/// Offline-safe transactions: the central system goes away mid-session (it drops the connection
+/// and refuses new ones); meter values and the StopTransaction of the session that ends meanwhile
+/// are queued and, when it accepts stations again, delivered once each, in order, with the
+/// transaction's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v16_transaction_messages_queued_offline_arrive_once_and_in_order() {
+    let Some(python) = testkit::interop_python(
+        &["ocpp", "websockets"],
+        "the Python central system interop test",
+    ) else {
+        return;
+    };
+    let mut central = PythonCentral::spawn(&python);
+    let listening = central
+        .find(0, "the listening port", |e| e["event"] == "listening")
+        .await;
+    let Some(port) = central.log[listening]["port"].as_u64() else {
+        central.fail("no port");
+    };
+    let guns = vec![sim_gun(1)];
+    let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
+    settings.keys = vec![("MeterValueSampleInterval".into(), "1".into())];
+    let cp = ocpp16::start(settings, guns.clone())
+        .await
+        .expect("charge point");
+    central
+        .find(listening, "connector 1 Available", |e| {
+            status(e, 1) == Some("Available")
+        })
+        .await;
+    cp.local_start(1, Some("TAG-O".into()))
+        .await
+        .expect("local start");
+    let start = central
+        .find(listening, "StartTransaction", |e| {
+            received(e, "StartTransaction")
+        })
+        .await;
+    let tx = central.log[start]["response"]["transactionId"].clone();
+    central
+        .find(start, "a MeterValues online", |e| {
+            received(e, "MeterValues")
+        })
+        .await;
+    central.command(json!({"cmd": "offline"}));
+    let offline = central
+        .find(start, "the central system going offline", |e| {
+            e["event"] == "offline"
+        })
+        .await;
+
+    // Offline: the session goes on for a while, then stops.
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while cp.info().await.expect("info").queued_messages < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "meter values are not being queued"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cp.local_stop(1).await.expect("local stop");
+    loop {
+        let info = cp.info().await.expect("info");
+        if info.connectors[0].transaction_id.is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session does not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let queued = cp.info().await.expect("info").queued_messages;
+    let online: Vec<String> = central.log[start..offline]
+        .iter()
+        .filter(|e| received(e, "MeterValues"))
+        .map(|e| e["payload"]["meterValue"][0]["timestamp"].to_string())
+        .collect();
+
+    // The central system is back.
+    central.command(json!({"cmd": "online"}));
+    let stop = central
+        .find(offline, "the queued StopTransaction", |e| {
+            received(e, "StopTransaction")
+        })
+        .await;
+    let boot = central
+        .find(offline, "BootNotification", |e| {
+            received(e, "BootNotification")
+        })
+        .await;
+    central.check(
+        boot < stop,
+        "the station boots before it delivers its queue",
+    );
+    central.check(
+        central.log[stop]["payload"]["transactionId"] == tx
+            && central.log[stop]["payload"]["reason"] == "Local",
+        "the StopTransaction carries the transaction's id and reason Local",
+    );
+    let delivered: Vec<String> = central.log[boot..stop]
+        .iter()
+        .filter(|e| received(e, "MeterValues") && e["payload"]["transactionId"] == tx)
+        .map(|e| e["payload"]["meterValue"][0]["timestamp"].to_string())
+        .collect();
+    let mut ordered = delivered.clone();
+    ordered.sort();
+    ordered.dedup();
+    central.check(
+        delivered.len() + 1 == queued && ordered == delivered,
+        &format!("{queued} queued messages arrive once each, in order: {delivered:?}"),
+    );
+    central.check(
+        delivered.iter().all(|t| !online.contains(t)),
+        "nothing delivered before the outage is sent again",
+    );
+    let mut left = cp.info().await.expect("info").queued_messages;
+    while left > 0 && Instant::now() < deadline + WAIT_LIMIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = cp.info().await.expect("info").queued_messages;
+    }
+    central.check(
+        left == 0,
+        &format!("the queue is empty afterwards ({left} left)"),
+    );
+    central.quit().await;
+}
+
 fn sim_gun(n: u32) -> GunHandle {
     let settings = hal::GunSettings {
         gun: n,
@@ -728,7 +853,7 @@ impl PythonCentral {
             let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if !matches!(
                 event["event"].as_str(),
-                Some("received" | "answer" | "disconnected")
+                Some("received" | "answer" | "disconnected" | "dropped" | "offline" | "online")
             ) {
                 self.fail(&format!("an unexpected event after quit: {line}"));
             }
