@@ -628,6 +628,8 @@ impl Agent {
                     ));
                 }
                 due = Some(tx.local_id);
+                // Every sample is also a checkpoint for a power-loss stop.
+                tx.next_checkpoint = now;
             }
             if tx.next_checkpoint <= now {
                 tx.next_checkpoint = now + CHECKPOINT;
