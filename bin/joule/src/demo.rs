@@ -1,7 +1,7 @@
 //! `joule demo`: the central system on embedded defaults (SQLite in a temporary directory, a
 //! generated API key, loopback ports), and one simulated station per OCPP version charging over a
 //! real WebSocket, stopped remotely through the REST API like an operator would; then a two-gun
-//! simulated charger whose gun 1 runs a short DC session through the Live Controller API.
+//! simulated DC charger connected to it over OCPP 1.6, both guns charging at once.
 
 use anyhow::{Context, Result, bail};
 use csms::CsmsConfig;
@@ -74,7 +74,7 @@ async fn demo(keep_running: bool) -> Result<ExitCode> {
     }
     say("\nAll three OCPP versions completed a charging session.")?;
 
-    let charger = charge_on_the_station().await?;
+    let charger = charge_on_the_station(&api, &url).await?;
 
     if keep_running {
         say("The central system and the charger keep running; press Ctrl-C to stop.")?;
@@ -88,8 +88,13 @@ async fn demo(keep_running: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts a two-gun simulated charger and runs a short session on gun 1 through its HTTP API.
-async fn charge_on_the_station() -> Result<station::Running> {
+const DC_STATION: &str = "JOULE-DEMO-DC";
+
+/// Starts a two-gun simulated DC charger connected to the central system over OCPP 1.6, with the
+/// Live Controller API and the simulator's control API: a vehicle on each gun, a remote start
+/// on gun 1 through the central system, a local start on gun 2, a remote stop of gun 1 while
+/// gun 2 keeps charging, then a local stop.
+async fn charge_on_the_station(csms: &Api, url: &str) -> Result<station::Running> {
     let gun = |n: u32| station::GunSpec {
         gun: n,
         label: format!("Gun {}", if n == 1 { "A" } else { "B" }),
@@ -104,51 +109,133 @@ async fn charge_on_the_station() -> Result<station::Running> {
         None,
     )
     .await?;
+    let mut settings = station::ocpp16::OcppSettings::new(url, DC_STATION);
+    settings.plug_sensing = true;
+    settings.keys = vec![("MeterValueSampleInterval".into(), "2".into())];
+    let charge_point = station::ocpp16::start(settings, running.guns.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let sim_addr = listener.local_addr()?;
+    let app = std::sync::Arc::new(station::sim::SimApp {
+        charge_point: charge_point.clone(),
+        guns: running.guns.clone(),
+        settings: json!({"id": DC_STATION, "connectors": 2}),
+    });
+    tokio::spawn(async move { axum::serve(listener, station::sim::router(app)).await });
     let base = format!("http://{}", running.http_addr);
     say(&format!(
-        "\n=== Two-gun simulated charger ===\n  Live Controller API: {base} (gun 1), {base}/guns/2/... (gun 2)\n  try: curl -s -X POST {base}/start_session -H 'content-type: application/json' -d '{{\"duration_s\":10}}'\n       curl -s {base}/status | jq      curl -s {base}/guns      curl -sN {base}/events"
+        "\n=== Two-gun simulated charger ===\n  OCPP 1.6 as {DC_STATION}\n  Live Controller API: {base} (gun 1), {base}/guns/2/... (gun 2)\n  simulator control:   http://{sim_addr}/plug/{{n}}, /local_start/{{n}}?idTag=..., /local_stop/{{n}}, /unplug/{{n}}, /info, /metrics"
     ))?;
-    let api = Api {
-        addr: running.http_addr,
+    let sim = Api {
+        addr: sim_addr,
         key: String::new(),
     };
-    let mut changes = running.guns[0].subscribe();
-    let (status, _) = api
+    wait_for(&charge_point, "the charger to be accepted", |i| {
+        i.registration == "Accepted"
+    })
+    .await?;
+    for n in [1, 2] {
+        let (status, _) = sim.request("POST", &format!("/plug/{n}"), None).await?;
+        expect_status(status, 200, "plugging a vehicle in")?;
+    }
+    say("vehicles plugged into guns 1 and 2")?;
+    let (status, body) = csms
         .request(
             "POST",
-            "/start_session",
-            Some(json!({"target_voltage": 400, "initial_current": 50, "duration_s": 2})),
+            "/api/v1/start",
+            Some(json!({"cpid": DC_STATION, "connectorId": 1, "idTag": ID_TAG})),
         )
         .await?;
-    expect_status(status, 200, "starting a session on gun 1")?;
-    say("gun 1: POST /start_session (400 V, 50 A, 2 s)")?;
-    let mut last = String::new();
-    loop {
-        let snapshot = changes.borrow_and_update().clone();
-        let step = format!("{:?} / {:?}", snapshot.status.phase, snapshot.status.step);
-        if step != last {
-            say(&format!(
-                "gun 1: {step:<24} {:>7.1} V {:>6.1} A",
-                snapshot.status.voltage, snapshot.status.current
-            ))?;
-            last = step;
-        }
-        if !snapshot.status.session_active && snapshot.status.last_session_summary.is_some() {
-            if let Some(summary) = &snapshot.status.last_session_summary {
-                say(&format!(
-                    "gun 1: session {} — {} Wh at {} V / {} A on average, {} s",
-                    summary.ended_phase,
-                    summary.energy_wh,
-                    summary.avg_voltage,
-                    summary.avg_current,
-                    summary.duration_s
-                ))?;
-            }
-            break;
-        }
-        changes.changed().await.context("gun 1 stopped")?;
+    expect_status(status, 200, "remote start")?;
+    say(&format!(
+        "operator: remote start on gun 1 → the charger answered {}",
+        body["response"]["status"]
+    ))?;
+    let (status, _) = sim
+        .request("POST", &format!("/local_start/2?idTag={ID_TAG}"), None)
+        .await?;
+    expect_status(status, 200, "local start")?;
+    say(&format!("driver: id tag {ID_TAG} shown at gun 2"))?;
+    let info = wait_for(&charge_point, "both guns to charge", |i| {
+        i.connectors
+            .iter()
+            .all(|c| c.status == "Charging" && c.power_w > 15_000.0)
+    })
+    .await?;
+    for c in &info.connectors {
+        say(&format!(
+            "gun {}: {} transaction {} at {:.1} kW",
+            c.connector,
+            c.status,
+            c.transaction_id.unwrap_or(-1),
+            c.power_w / 1000.0
+        ))?;
     }
+    // Let both charge a moment.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (status, _) = csms
+        .request(
+            "POST",
+            "/api/v1/stop",
+            Some(json!({"cpid": DC_STATION, "connectorId": 1})),
+        )
+        .await?;
+    expect_status(status, 200, "remote stop")?;
+    let info = wait_for(&charge_point, "gun 1 to stop", |i| {
+        i.connectors[0].transaction_id.is_none()
+    })
+    .await?;
+    say(&format!(
+        "operator: remote stop on gun 1 → gun 1 {}, gun 2 still {}",
+        info.connectors[0].status, info.connectors[1].status
+    ))?;
+    let (status, _) = sim.request("POST", "/local_stop/2", None).await?;
+    expect_status(status, 200, "local stop")?;
+    wait_for(&charge_point, "everything to be delivered", |i| {
+        i.queued_messages == 0 && i.connectors.iter().all(|c| c.transaction_id.is_none())
+    })
+    .await?;
+    for n in [1, 2] {
+        let (status, _) = sim.request("POST", &format!("/unplug/{n}"), None).await?;
+        expect_status(status, 200, "unplugging")?;
+    }
+    let (_, list) = csms
+        .request(
+            "GET",
+            &format!("/api/v1/transactions?station={DC_STATION}&state=completed"),
+            None,
+        )
+        .await?;
+    for tx in list["transactions"].as_array().into_iter().flatten() {
+        say(&format!(
+            "  #{:<3} {:<16} gun {} {:>8} Wh  stopped: {}",
+            tx["id"],
+            DC_STATION,
+            tx["connectorId"],
+            tx["energyWh"],
+            tx["stopReason"].as_str().unwrap_or("-")
+        ))?;
+    }
+    say("Both guns charged at once through the central system.")?;
     Ok(running)
+}
+
+/// Polls the charge point until `done` holds (at most a minute).
+async fn wait_for(
+    charge_point: &station::ocpp16::ChargePoint,
+    what: &str,
+    done: impl Fn(&station::ocpp16::Info) -> bool,
+) -> Result<station::ocpp16::Info> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let info = charge_point.info().await?;
+        if done(&info) {
+            return Ok(info);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn say(line: &str) -> Result<()> {

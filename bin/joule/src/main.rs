@@ -34,7 +34,7 @@ enum Command {
     /// Starts the central system on built-in defaults (SQLite in a temporary directory, a
     /// generated API key, loopback ports) and charges one simulated station per OCPP version over
     /// real WebSockets, each stopped remotely through the REST API; then starts a two-gun
-    /// simulated charger and runs a short session on gun 1 through its HTTP API.
+    /// simulated DC charger connected to it over OCPP 1.6 and charges on both guns at once.
     Demo {
         /// Keep the central system running afterwards, until Ctrl-C.
         #[arg(long)]

@@ -149,7 +149,19 @@ fn demo_charges_a_station_of_every_version_through_the_central_system() {
         stdout.contains("=== Two-gun simulated charger ==="),
         "{stdout}"
     );
-    assert!(stdout.contains("gun 1: session COMPLETE"), "{stdout}");
+    assert!(
+        stdout.contains("Both guns charged at once through the central system."),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("JOULE-DEMO-DC    gun").count(),
+        2,
+        "two completed transactions of the DC charger: {stdout}"
+    );
+    assert!(
+        stdout.contains("stopped: Remote") && stdout.contains("stopped: Local"),
+        "{stdout}"
+    );
 }
 
 #[test]
