@@ -5,7 +5,11 @@
 //! - `keys`: the configuration key set (ChangeConfiguration / GetConfiguration).
 //! - `auth`: the local authorization list, the authorization cache and the start decisions.
 //! - `reservation`: ReserveNow / CancelReservation and who may charge where.
+//! - `security`: the certificate store and the security-event log (whitepaper edition 3).
+//! - `transfer`: firmware updates, diagnostics and log uploads as job machines.
 
 pub mod auth;
 pub mod keys;
 pub mod reservation;
+pub mod security;
+pub mod transfer;

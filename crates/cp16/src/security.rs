@@ -1,0 +1,1 @@
+//! The certificate store and the security-event log (being written).

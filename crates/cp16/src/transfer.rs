@@ -1,0 +1,1 @@
+//! Firmware, diagnostics and log transfer jobs (being written).
