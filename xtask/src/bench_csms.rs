@@ -21,6 +21,9 @@
 //!
 //! `--joule PATH` runs a given binary instead of building `target/release/joule`.
 //!
+//! CPU is the central system's own process, in percent of one core (PostgreSQL's server
+//! processes are not counted); latencies are the fleet's, over the full-load window.
+//!
 //! Results go to `DIR/results.json` and `DIR/results.md` (default `target/bench-csms`), with the
 //! machine described; each step's fleet report and logs stay beside them.
 
