@@ -245,39 +245,29 @@ async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms()
             && answer["unknownKey"][0] == "Nope",
         &format!("GetConfiguration answers known and unknown keys: {answer}"),
     );
-    let answer = central
-        .call(
-            boot,
-            "ChangeConfiguration",
-            json!({"key": "MeterValueSampleInterval", "value": "1"}),
-        )
-        .await;
-    central.check(
-        answer["status"] == "Accepted",
-        "MeterValueSampleInterval is writable",
-    );
-    let answer = central
-        .call(
-            boot,
-            "ChangeConfiguration",
-            json!({"key": "NumberOfConnectors", "value": "5"}),
-        )
-        .await;
-    central.check(
-        answer["status"] == "Rejected",
-        "NumberOfConnectors is read-only",
-    );
-    let answer = central
-        .call(
-            boot,
-            "ChangeConfiguration",
-            json!({"key": "NoSuchKey", "value": "1"}),
-        )
-        .await;
-    central.check(
-        answer["status"] == "NotSupported",
-        "an unknown key is NotSupported",
-    );
+    let changes = [
+        (
+            "MeterValueSampleInterval",
+            "1",
+            "Accepted",
+            "a read-write key",
+        ),
+        ("NumberOfConnectors", "5", "Rejected", "a read-only key"),
+        ("NoSuchKey", "1", "NotSupported", "an unknown key"),
+    ];
+    for (key, value, expected, what) in changes {
+        let answer = central
+            .call(
+                boot,
+                "ChangeConfiguration",
+                json!({"key": key, "value": value}),
+            )
+            .await;
+        central.check(
+            answer["status"] == expected,
+            &format!("ChangeConfiguration of {what} is {expected}: {answer}"),
+        );
+    }
 
     // Local list.
     let list = json!({"listVersion": 3, "updateType": "Full", "localAuthorizationList": [
