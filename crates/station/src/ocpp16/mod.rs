@@ -24,6 +24,7 @@
 //! NotSupported).
 
 mod agent;
+pub mod files;
 pub mod status;
 pub mod store;
 
