@@ -64,9 +64,18 @@ struct StationSimArgs {
     /// keeps nothing across restarts.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Password for HTTP Basic authentication (security profile 1).
+    /// Password for HTTP Basic authentication (security profiles 1 and 2).
     #[arg(long, env = "CP_PASSWORD")]
     password: Option<String>,
+    /// The central system's root certificate(s), PEM, for `wss://` (profiles 2 and 3).
+    #[arg(long, env = "TLS_CA_CERT")]
+    ca: Option<PathBuf>,
+    /// The station's certificate chain, PEM, for mutual TLS (profile 3); needs `--key`.
+    #[arg(long, env = "TLS_CLIENT_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The station's private key, PEM (profile 3).
+    #[arg(long, env = "TLS_CLIENT_KEY", requires = "cert")]
+    key: Option<PathBuf>,
     /// Power rating of each gun, W.
     #[arg(long, default_value_t = 150_000.0)]
     gun_power: f64,
@@ -76,6 +85,29 @@ struct StationSimArgs {
     /// BootNotification model.
     #[arg(long, default_value = "joule-sim")]
     model: String,
+}
+
+/// TLS settings from `--ca`, `--cert` and `--key`.
+fn tls_settings(args: &StationSimArgs) -> Result<Option<Arc<rustls::ClientConfig>>> {
+    let Some(ca) = &args.ca else {
+        if args.csms.starts_with("wss://") {
+            bail!("a wss:// central system needs --ca (its root certificate)");
+        }
+        return Ok(None);
+    };
+    let read = |path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let roots = read(ca)?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    let config = ocpp_client::tls::client_config(
+        &roots,
+        identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )?;
+    Ok(Some(config))
 }
 
 /// Runs the chosen simulator.
