@@ -158,6 +158,7 @@ fn station(args: StationSimArgs) -> Result<ExitCode> {
                 .keys
                 .push(("AuthorizationKey".into(), password.clone()));
         }
+        settings.tls = tls_settings(&args)?;
         let charge_point = ocpp16::start(settings, guns.clone()).await?;
         let app = Arc::new(station::sim::SimApp {
             charge_point,
