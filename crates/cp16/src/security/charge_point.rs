@@ -5,15 +5,18 @@
 use super::store::CertificateStore;
 use super::{hash, x509};
 use chrono::{DateTime, TimeDelta, Utc};
-use proto_ocpp::v16::CertificateHashData;
+use proto_ocpp::v16::{CertificateHashData, CertificateSignedStatusEnum};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// Longest CSR SignCertificate carries, in characters.
 const MAX_CSR: usize = 5500;
@@ -96,11 +99,10 @@ pub(super) struct Previous {
     pub(super) keep_until: DateTime<Utc>,
 }
 
-/// The key pair of the last signing request, kept until its certificate arrives.
+/// The private key of the last signing request (PKCS#8 PEM), kept until its certificate arrives.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct PendingKey {
     pub(super) key_pem: String,
-    pub(super) created: DateTime<Utc>,
 }
 
 /// Why no signing request was made (the station then sends no SignCertificate).
@@ -170,8 +172,8 @@ pub enum SignedError {
 
 impl SignedError {
     /// The CertificateSigned answer.
-    pub fn status(&self) -> proto_ocpp::v16::CertificateSignedStatusEnum {
-        proto_ocpp::v16::CertificateSignedStatusEnum::Rejected
+    pub fn status(&self) -> CertificateSignedStatusEnum {
+        CertificateSignedStatusEnum::Rejected
     }
 }
 
@@ -210,7 +212,6 @@ impl CertificateStore {
         }
         self.pending = Some(PendingKey {
             key_pem: key.serialize_pem(),
-            created: now,
         });
         self.last_request = Some(now);
         Ok(csr)
@@ -268,20 +269,39 @@ impl CertificateStore {
     }
 
     /// Installs factory credentials: a charge point certificate chain and its private key, both
-    /// PEM (A00.FR.801). The key must belong to the first certificate, which must not have
-    /// expired; the chain is not checked against the roots, since a manufacturer may have signed
-    /// it (A00.FR.804). It replaces the current certificate without keeping it.
+    /// PEM (A00.FR.801; PKCS#8, SEC1 or PKCS#1 keys). The key must belong to the first
+    /// certificate, which must not have expired; the chain is not checked against the roots, since
+    /// a manufacturer may have signed it (A00.FR.804). It replaces the current certificate without
+    /// keeping it.
     pub fn provision(
         &mut self,
         chain_pem: &str,
         key_pem: &str,
         now: DateTime<Utc>,
     ) -> Result<(), SignedError> {
-        let key = KeyPair::from_pem(key_pem).map_err(|e| SignedError::Key(e.to_string()))?;
-        let (ders, not_before, not_after) = leaf_for_key(chain_pem, &key, now)?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| SignedError::Key(e.to_string()))?;
+        let label = match &key {
+            PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+            PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+            _ => "PRIVATE KEY",
+        };
+        let key_pem = x509::pem_section(label, key.secret_der());
+        let provider = rustls::crypto::ring::default_provider();
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| SignedError::Key(e.to_string()))?;
+        let spki = signing
+            .public_key()
+            .ok_or_else(|| SignedError::Key("no public key".into()))?;
+        let (_, info) = SubjectPublicKeyInfo::from_der(spki.as_ref())
+            .map_err(|e| SignedError::Key(e.to_string()))?;
+        let (ders, not_before, not_after) =
+            leaf_for_key(chain_pem, &info.subject_public_key.data, now)?;
         self.charge_point = Some(ChargePointCertificate {
             chain_pem: ders.iter().map(|der| x509::pem(der)).collect(),
-            key_pem: key.serialize_pem(),
+            key_pem,
             not_before,
             not_after,
         });
@@ -360,7 +380,7 @@ impl CertificateStore {
         key: &KeyPair,
         now: DateTime<Utc>,
     ) -> Result<Chain, SignedError> {
-        let (ders, not_before, not_after) = leaf_for_key(chain_pem, key, now)?;
+        let (ders, not_before, not_after) = leaf_for_key(chain_pem, key.public_key_raw(), now)?;
         let mut anchors = RootCertStore::empty();
         for der in self.central_system_anchors() {
             // A root rustls cannot use as an anchor only narrows the trust.
@@ -393,9 +413,9 @@ impl CertificateStore {
 /// A chain's certificates (DER, leaf first) and the leaf's notBefore and notAfter.
 type Chain = (Vec<Vec<u8>>, DateTime<Utc>, DateTime<Utc>);
 
-/// The chain's certificates (DER), checked to parse, the first one carrying `key` and not
-/// expired at `now`; with that certificate's validity.
-fn leaf_for_key(chain_pem: &str, key: &KeyPair, now: DateTime<Utc>) -> Result<Chain, SignedError> {
+/// The chain's certificates (DER), checked to parse, the first one carrying the public key
+/// `key` (subjectPublicKey contents) and not expired at `now`; with that certificate's validity.
+fn leaf_for_key(chain_pem: &str, key: &[u8], now: DateTime<Utc>) -> Result<Chain, SignedError> {
     let ders = x509::certificates(chain_pem).map_err(SignedError::NotPem)?;
     let Some(first) = ders.first() else {
         return Err(SignedError::NoCertificate);
@@ -404,7 +424,7 @@ fn leaf_for_key(chain_pem: &str, key: &KeyPair, now: DateTime<Utc>) -> Result<Ch
         x509::parse(der).map_err(SignedError::NotX509)?;
     }
     let leaf = x509::parse(first).map_err(SignedError::NotX509)?;
-    if x509::public_key(&leaf) != key.public_key_raw() {
+    if x509::public_key(&leaf) != key {
         return Err(SignedError::KeyMismatch);
     }
     let (not_before, not_after) = (x509::not_before(&leaf), x509::not_after(&leaf));

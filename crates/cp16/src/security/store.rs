@@ -67,7 +67,8 @@ pub enum InstallError {
     /// Its validity period is over.
     #[error("expired at {0}")]
     Expired(DateTime<Utc>),
-    /// A self-issued certificate whose signature does not verify with its own key.
+    /// A self-issued certificate whose signature verifies neither with its own key nor with an
+    /// installed certificate's.
     #[error("the self-signature does not verify")]
     BadSignature,
     /// Not self-issued, and no installed certificate signed it.
@@ -240,15 +241,18 @@ impl CertificateStore {
             self.central_system_roots.clear();
             key
         } else {
-            let key = if x509::self_issued(&certificate) {
-                if certificate.verify_signature(None).is_err() {
-                    return Err(InstallError::BadSignature);
-                }
+            let self_issued = x509::self_issued(&certificate);
+            let key = if self_issued && certificate.verify_signature(None).is_ok() {
                 x509::public_key(&certificate).to_vec()
+            } else if let Some(key) = self
+                .all_roots()
+                .find_map(|root| signer_key(root, &certificate))
+            {
+                key
+            } else if self_issued {
+                return Err(InstallError::BadSignature);
             } else {
-                self.all_roots()
-                    .find_map(|root| signer_key(root, &certificate))
-                    .ok_or(InstallError::UnknownIssuer)?
+                return Err(InstallError::UnknownIssuer);
             };
             let installed = self.central_system_roots.len() + self.manufacturer_roots.len();
             if installed >= policy.max_certificates {

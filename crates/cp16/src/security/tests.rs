@@ -25,6 +25,8 @@ const MF: CertificateUseEnum = CertificateUseEnum::ManufacturerRootCertificate;
 
 const FIXED_ROOT: &str = include_str!("../../tests/data/security-root.pem");
 const FIXED_SUB: &str = include_str!("../../tests/data/security-sub-ca.pem");
+const FACTORY_CERTIFICATE: &str = include_str!("../../tests/data/security-factory-cp.pem");
+const FACTORY_KEY: &str = include_str!("../../tests/data/security-factory-cp.key");
 
 fn now() -> DateTime<Utc> {
     at("2030-06-01T00:00:00Z")
@@ -183,6 +185,7 @@ fn install_answers_every_case() {
         ..policy()
     };
     let leaf = not_a_ca();
+    let renewed = Ca::build(ca_params("CPO root", FROM, UNTIL), Some(&root));
     let bad_signature = tampered(&root.pem);
     use InstallError as E;
     use Installation::*;
@@ -243,6 +246,22 @@ fn install_answers_every_case() {
             &future.pem,
             policy(),
             Ok(Added),
+        ),
+        (
+            "renewed root signed by the installed one",
+            vec![(CS, &root.pem)],
+            CS,
+            &renewed.pem,
+            policy(),
+            Ok(Added),
+        ),
+        (
+            "renewed root, old one missing",
+            vec![],
+            CS,
+            &renewed.pem,
+            policy(),
+            Err(E::BadSignature),
         ),
         (
             "sub-CA, issuer unknown",
@@ -419,6 +438,28 @@ fn a_replaced_root_stays_as_fallback_until_confirmed() {
     assert_eq!(store.fallback_root_pem(), None);
     assert!(!store.confirm_roots());
     assert_eq!(ids(&store, CS).len(), 1);
+}
+
+#[test]
+fn a_root_signed_by_another_carries_that_one_s_key_hash() {
+    let root = Ca::root("CPO root");
+    let renewed = Ca::build(ca_params("CPO root", FROM, UNTIL), Some(&root));
+    let next = root.sub("CPO root 2");
+    for (pem, policy) in [(&renewed.pem, policy()), (&next.pem, checked())] {
+        let mut store = store_with(&[(CS, &root.pem)]);
+        store.install(CS, pem, now(), policy).expect("installed");
+        let expected = hash::digest_hex(HashAlgorithmEnum::Sha256, &root_key(&root));
+        for id in ids(&store, CS) {
+            assert_eq!(id.issuer_key_hash, expected);
+        }
+        // The root that signed it may go; the hash data stay.
+        store.confirm_roots();
+        let root_id = ids(&store_with(&[(CS, &root.pem)]), CS).remove(0);
+        store.delete(&root_id, LinkTrust::Plain);
+        let remaining = ids(&store, CS);
+        assert_eq!(remaining.len(), 1);
+        assert_eq!(remaining[0].issuer_key_hash, expected);
+    }
 }
 
 /// PEM as the store writes it.
@@ -772,6 +813,11 @@ fn certificate_signed_answers_every_case() {
             |p, csr| p.sub.sign(csr) + &p.sub.pem + &p.root.pem,
             Ok(()),
         ),
+        (
+            "leaf + root, as the central system's own authority sends it",
+            |p, csr| p.root.sign(csr) + &p.root.pem,
+            Ok(()),
+        ),
         ("leaf signed by the root", |p, csr| p.root.sign(csr), Ok(())),
         (
             "not yet valid",
@@ -1059,21 +1105,54 @@ fn provisioned_credentials_need_a_matching_key() {
         .signed_by(&key, &root.issuer)
         .expect("certificate")
         .pem();
-    let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+        .expect("key")
+        .serialize_pem();
+    let own = key.serialize_pem();
     let cases = [
-        (key.serialize_pem(), Ok(())),
-        (other.serialize_pem(), Err(SignedError::KeyMismatch)),
+        ("PKCS#8 key", chain.as_str(), own.as_str(), Ok(())),
+        ("SEC1 key", FACTORY_CERTIFICATE, FACTORY_KEY, Ok(())),
+        (
+            "another key",
+            chain.as_str(),
+            other.as_str(),
+            Err(SignedError::KeyMismatch),
+        ),
+        (
+            "key of another certificate",
+            FACTORY_CERTIFICATE,
+            own.as_str(),
+            Err(SignedError::KeyMismatch),
+        ),
+        (
+            "no key",
+            chain.as_str(),
+            "not a key",
+            Err(SignedError::Key(String::new())),
+        ),
+        (
+            "no certificate",
+            "",
+            own.as_str(),
+            Err(SignedError::NoCertificate),
+        ),
     ];
-    for (key_pem, expected) in cases {
+    for (name, chain, key, expected) in cases {
         let mut store = CertificateStore::new();
-        assert_eq!(store.provision(&chain, &key_pem, now()), expected);
-        assert_eq!(store.identity(now()).is_some(), expected.is_ok());
+        let result = store.provision(chain, key, now());
+        match (&result, &expected) {
+            (Err(SignedError::Key(_)), Err(SignedError::Key(_))) => {}
+            _ => assert_eq!(result, expected, "{name}"),
+        }
+        let identity = store.identity(now());
+        assert_eq!(identity.is_some(), expected.is_ok(), "{name}");
+        if let Some(identity) = identity {
+            // The TLS client reads the stored key back.
+            let stored = PrivateKeyDer::from_pem_slice(identity.key_pem().as_bytes()).expect("key");
+            let given = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
+            assert_eq!(stored.secret_der(), given.secret_der(), "{name}");
+        }
     }
-    let mut store = CertificateStore::new();
-    assert!(matches!(
-        store.provision(&chain, "not a key", now()),
-        Err(SignedError::Key(_))
-    ));
 }
 
 #[test]

@@ -20,18 +20,27 @@ pub(crate) fn certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     Ok(ders)
 }
 
-/// One certificate as PEM, in 64-character lines.
+/// One certificate as PEM.
 pub(crate) fn pem(der: &[u8]) -> String {
+    pem_section("CERTIFICATE", der)
+}
+
+/// A PEM section with `label`, in 64-character lines.
+pub(crate) fn pem_section(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut text = String::with_capacity(body.len() + body.len() / 64 + 60);
-    text.push_str("-----BEGIN CERTIFICATE-----\n");
+    let mut text = String::with_capacity(body.len() + body.len() / 64 + 2 * label.len() + 40);
+    text.push_str("-----BEGIN ");
+    text.push_str(label);
+    text.push_str("-----\n");
     for (i, c) in body.chars().enumerate() {
         if i > 0 && i.is_multiple_of(64) {
             text.push('\n');
         }
         text.push(c);
     }
-    text.push_str("\n-----END CERTIFICATE-----\n");
+    text.push_str("\n-----END ");
+    text.push_str(label);
+    text.push_str("-----\n");
     text
 }
 
