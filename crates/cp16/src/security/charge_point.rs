@@ -261,7 +261,7 @@ impl CertificateStore {
         if let Some(old) = self.charge_point.replace(certificate) {
             self.previous = Some(Previous {
                 certificate: old,
-                keep_until: now + month(),
+                keep_until: now.checked_add_signed(month()).unwrap_or(now),
             });
         }
         self.pending = None;
@@ -352,7 +352,11 @@ impl CertificateStore {
     /// When the charge point should ask for a new certificate: a month before the current one
     /// expires (A03). `None` without a certificate.
     pub fn renewal_time(&self) -> Option<DateTime<Utc>> {
-        self.charge_point.as_ref().map(|c| c.not_after - month())
+        self.charge_point.as_ref().map(|c| {
+            c.not_after
+                .checked_sub_signed(month())
+                .unwrap_or(c.not_after)
+        })
     }
 
     /// Whether to send SignCertificate on its own now (A03): the renewal time has come and no

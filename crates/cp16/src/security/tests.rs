@@ -1227,6 +1227,45 @@ fn firmware_signing_certificates_need_a_manufacturer_root() {
     ));
 }
 
+#[test]
+fn damaged_certificates_are_refused_without_panicking() {
+    let root = Ca::root("CPO root");
+    let der = CertificateDer::from_pem_slice(root.pem.as_bytes())
+        .expect("PEM")
+        .to_vec();
+    let mut store = store_with(&[(MF, FIXED_ROOT)]);
+    store.create_csr("CP-1", Some("CPO"), now()).expect("CSR");
+    let before = store.clone();
+    let mut damaged = Vec::new();
+    for i in 0..der.len() {
+        damaged.push(der[..i].to_vec());
+        let mut flipped = der.clone();
+        flipped[i] ^= 0xff;
+        damaged.push(flipped);
+    }
+    let mut accepted = 0;
+    for bytes in damaged {
+        let pem = x509::pem(&bytes);
+        let mut trial = store.clone();
+        if trial.install(CS, &pem, now(), policy()).is_ok() {
+            // A flip in an unused corner (e.g. a string's content) may leave a valid root.
+            accepted += 1;
+        }
+        assert!(store.certificate_signed(&pem, 10_000, now()).is_err());
+        assert!(store.provision(&pem, FACTORY_KEY, now()).is_err());
+        assert!(
+            store
+                .verify_firmware_signing_certificate(&pem, now())
+                .is_err()
+        );
+    }
+    assert_eq!(store, before);
+    assert!(
+        accepted < der.len() / 10,
+        "{accepted} damaged roots accepted"
+    );
+}
+
 // Persistence.
 
 #[test]
