@@ -25,7 +25,16 @@
 //! - Downloads are an HTTP GET of the location (following redirects) into the local file the
 //!   action names. Uploads are an HTTP PUT of the file's bytes to the target URL the action names
 //!   ([`upload_target`]): the request's location with the file name appended, or the location as
-//!   given when it carries a query (a pre-signed URL).
+//!   given when it carries a query (a pre-signed URL). The driver bounds every transfer with its
+//!   own timeouts and reports a stalled one as failed; the jobs never time a transfer out.
+//!
+//! # Triggers
+//!
+//! TriggerMessage answers with [`FirmwareJob::trigger_status`] and
+//! [`UploadJob::trigger_diagnostics_status`] (Idle when nothing of that kind runs);
+//! ExtendedTriggerMessage with [`FirmwareJob::trigger_signed_status`] (the last status again, Idle
+//! after Installed) and [`UploadJob::trigger_log_status`] (Idle without requestId when no GetLog
+//! upload runs). The triggered message goes after the trigger's answer.
 //!
 //! # Driving a job
 //!
