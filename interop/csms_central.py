@@ -16,6 +16,9 @@ validates every message both ways against the package's copies of the OCA schema
     Authorize         Accepted
     StartTransaction  Accepted, with transaction ids 1, 2, 3, ... in the order they arrive
     StopTransaction   Accepted
+    DiagnosticsStatusNotification, FirmwareStatusNotification, SecurityEventNotification,
+    LogStatusNotification, SignedFirmwareStatusNotification
+    SignCertificate   Accepted
 
 It prints one JSON line per event to stdout:
 
@@ -192,6 +195,30 @@ class Station(v16.ChargePoint):
     @on(v16.enums.Action.stop_transaction)
     def on_stop_transaction(self, **_):
         return v16.call_result.StopTransaction(id_tag_info=accepted())
+
+    @on(v16.enums.Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(self, **_):
+        return v16.call_result.DiagnosticsStatusNotification()
+
+    @on(v16.enums.Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **_):
+        return v16.call_result.FirmwareStatusNotification()
+
+    @on(v16.enums.Action.security_event_notification)
+    def on_security_event_notification(self, **_):
+        return v16.call_result.SecurityEventNotification()
+
+    @on(v16.enums.Action.sign_certificate)
+    def on_sign_certificate(self, **_):
+        return v16.call_result.SignCertificate(status=v16.enums.GenericStatus.accepted)
+
+    @on(v16.enums.Action.log_status_notification)
+    def on_log_status_notification(self, **_):
+        return v16.call_result.LogStatusNotification()
+
+    @on(v16.enums.Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **_):
+        return v16.call_result.SignedFirmwareStatusNotification()
 
 
 def accepted():

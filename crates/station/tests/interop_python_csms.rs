@@ -638,6 +638,160 @@ async fn v16_transaction_messages_queued_offline_arrive_once_and_in_order() {
     central.quit().await;
 }
 
+/// The security whitepaper's operations against the independent central system: the critical
+/// StartupOfTheDevice event after boot, InstallCertificate, GetInstalledCertificateIds,
+/// ExtendedTriggerMessage(SignChargePointCertificate) → SignCertificate with a CSR that the test's
+/// certificate authority signs → CertificateSigned, and DeleteCertificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v16_security_operations_against_python_csms() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateSigningRequestParams, CertifiedIssuer,
+        DnType, IsCa, KeyPair,
+    };
+    let Some(python) = testkit::interop_python(
+        &["ocpp", "websockets"],
+        "the Python central system interop test",
+    ) else {
+        return;
+    };
+    let mut central = PythonCentral::spawn(&python);
+    let listening = central
+        .find(0, "the listening port", |e| e["event"] == "listening")
+        .await;
+    let Some(port) = central.log[listening]["port"].as_u64() else {
+        central.fail("no port");
+    };
+    let settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
+    let _cp = ocpp16::start(settings, vec![sim_gun(1)])
+        .await
+        .expect("charge point");
+    let event = central
+        .find(listening, "the startup security event", |e| {
+            received(e, "SecurityEventNotification")
+        })
+        .await;
+    central.check(
+        central.log[event]["payload"]["type"] == "StartupOfTheDevice",
+        "the first security event is StartupOfTheDevice",
+    );
+
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "interop CSMS root");
+    let root = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+    let answer = central
+        .call(
+            event,
+            "InstallCertificate",
+            json!({"certificateType": "CentralSystemRootCertificate", "certificate": root.pem()}),
+        )
+        .await;
+    central.check(answer["status"] == "Accepted", "the root is installed");
+    let answer = central
+        .call(
+            event,
+            "InstallCertificate",
+            json!({"certificateType": "CentralSystemRootCertificate", "certificate": "not a certificate"}),
+        )
+        .await;
+    central.check(answer["status"] == "Rejected", "garbage is refused");
+    let ids = central
+        .call(
+            event,
+            "GetInstalledCertificateIds",
+            json!({"certificateType": "CentralSystemRootCertificate"}),
+        )
+        .await;
+    central.check(
+        ids["status"] == "Accepted"
+            && ids["certificateHashData"].as_array().map(Vec::len) == Some(1),
+        &format!("one root is listed: {ids}"),
+    );
+
+    // Without a CpoName no certificate can be requested.
+    let mark = central.log.len();
+    let answer = central
+        .call(
+            mark,
+            "ExtendedTriggerMessage",
+            json!({"requestedMessage": "SignChargePointCertificate"}),
+        )
+        .await;
+    central.check(answer["status"] == "Rejected", "no CpoName, no CSR");
+    let answer = central
+        .call(
+            mark,
+            "ChangeConfiguration",
+            json!({"key": "CpoName", "value": "Joule Interop"}),
+        )
+        .await;
+    central.check(answer["status"] == "Accepted", "CpoName is writable");
+    let answer = central
+        .call(
+            mark,
+            "ExtendedTriggerMessage",
+            json!({"requestedMessage": "SignChargePointCertificate"}),
+        )
+        .await;
+    central.check(answer["status"] == "Accepted", "the trigger is accepted");
+    let sign = central
+        .find(mark, "SignCertificate", |e| received(e, "SignCertificate"))
+        .await;
+    let csr = central.log[sign]["payload"]["csr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let request = CertificateSigningRequestParams::from_pem(&csr).expect("a PKCS#10 request");
+    let chain = request.signed_by(&root).expect("signed").pem();
+    let answer = central
+        .call(
+            sign,
+            "CertificateSigned",
+            json!({"certificateChain": chain}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Accepted",
+        "the certificate signed for our own request is accepted",
+    );
+    let answer = central
+        .call(
+            sign,
+            "CertificateSigned",
+            json!({"certificateChain": root.pem()}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Rejected",
+        "a chain without our pending key is refused",
+    );
+
+    // The root goes again (the link is plain ws, so it does not depend on it).
+    let hash = ids["certificateHashData"][0].clone();
+    let answer = central
+        .call(
+            sign,
+            "DeleteCertificate",
+            json!({"certificateHashData": hash}),
+        )
+        .await;
+    central.check(answer["status"] == "Accepted", "the root is deleted");
+    let answer = central
+        .call(
+            sign,
+            "DeleteCertificate",
+            json!({"certificateHashData": hash}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "NotFound",
+        "a second delete finds nothing",
+    );
+    central.quit().await;
+}
+
 fn sim_gun(n: u32) -> GunHandle {
     let settings = hal::GunSettings {
         gun: n,

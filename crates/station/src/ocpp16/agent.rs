@@ -2,16 +2,20 @@
 //! connection coming and going, the central system's calls, answers to our calls, gun changes,
 //! local commands, timers) from one channel, so no two decisions ever race.
 
+mod security;
+
 use super::status::{self, Facts};
 use super::store::Store;
 use super::{Clock, Connection, Info, LocalCommand, LocalError, OcppError, OcppSettings};
 use crate::gun::{GunCommand, GunHandle, GunSnapshot};
 use cp16::auth::{Authorizer, Decision, Policy, is_valid};
-use cp16::keys::{Key, Keys, Profile, SecurityFacts};
+use cp16::keys::{Key, Keys, Profile};
 use cp16::reservation::{Admission, Occupancy, Reservation, Reservations, known_parent};
+use cp16::security::{CertificateStore, SecurityLog, event};
 use ocpp_client::{Caller, ClientError, IncomingCall};
 use proto_ocpp::v16::*;
 use proto_ocpp::{ErrorCode, Timestamp};
+use security::{CERTIFICATES_DOC, SECURITY_LOG_DOC};
 use serde::Serialize;
 use smart_charging::{Limits, ProfileStore, Transaction};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -36,6 +40,10 @@ pub(crate) enum Input {
         id_tag: String,
         result: Result<IdTagInfo, ClientError>,
     },
+    /// A connection attempt failed (security events for refused credentials or certificates).
+    ConnectFailed(ClientError),
+    /// The central system answered SignCertificate (true: Accepted).
+    SignCertificateAnswered(bool),
 }
 
 /// A connector as `/info` shows it.
@@ -131,6 +139,8 @@ pub(crate) struct Agent {
     auth: Authorizer,
     reservations: Reservations,
     profiles: ProfileStore,
+    certificates: CertificateStore,
+    log: SecurityLog,
     /// The power limit last given to each gun.
     applied: HashMap<u32, Option<hal::Watts>>,
     next_limit_change: Option<Instant>,
@@ -211,6 +221,12 @@ impl Agent {
                 .collect(),
             ..Limits::new(count.max(1), settings.station_power)
         };
+        let certificates: CertificateStore =
+            store.document(CERTIFICATES_DOC).await?.unwrap_or_default();
+        let log: SecurityLog = store
+            .document(SECURITY_LOG_DOC)
+            .await?
+            .unwrap_or_else(|| SecurityLog::new(1000));
         let profiles = match store.document(PROFILES_DOC).await? {
             Some(snapshot) => ProfileStore::restore(limits, snapshot),
             None => ProfileStore::new(limits),
@@ -242,11 +258,6 @@ impl Agent {
                 })
             })
             .collect();
-        let connection = Connection {
-            password: keys.authorization_key().map(<[u8]>::to_vec),
-            ping: keys.web_socket_ping_interval(),
-            call_timeout: keys.message_timeout(),
-        };
         let mut agent = Self {
             settings,
             guns: guns.into_iter().map(|g| (g.gun, g)).collect(),
@@ -254,6 +265,8 @@ impl Agent {
             auth,
             reservations,
             profiles,
+            certificates,
+            log,
             applied: HashMap::new(),
             next_limit_change: None,
             store,
@@ -273,6 +286,10 @@ impl Agent {
             next_local: 1,
         };
         agent.recover().await?;
+        agent
+            .security_event(event::STARTUP_OF_THE_DEVICE, None)
+            .await?;
+        let connection = agent.connection();
         Ok((agent, connection))
     }
 
@@ -394,11 +411,20 @@ impl Agent {
             Input::Incoming(call) => self.answer(call, link).await?,
             Input::Gun(gun) => self.gun_changed(gun).await?,
             Input::Local(command) => self.local(command).await?,
-            Input::Boot(result) => self.booted(result),
+            Input::Boot(result) => {
+                if let Ok(Response::BootNotification(answer)) = &result {
+                    self.set_clock(answer.current_time.to_utc()).await?;
+                }
+                self.booted(result);
+            }
             Input::Heartbeat(result) => {
                 if let Ok(Response::Heartbeat(answer)) = result {
-                    self.clock.sync(answer.current_time.to_utc());
+                    self.set_clock(answer.current_time.to_utc()).await?;
                 }
+            }
+            Input::ConnectFailed(error) => self.connection_failed(&error).await?,
+            Input::SignCertificateAnswered(accepted) => {
+                self.sign_certificate_answered(accepted).await?;
             }
             Input::Delivered(seq, result) => self.delivered(seq, result).await?,
             Input::Authorized {
@@ -430,7 +456,6 @@ impl Agent {
         let now = Instant::now();
         match result {
             Ok(Response::BootNotification(answer)) => {
-                self.clock.sync(answer.current_time.to_utc());
                 let interval = Duration::from_secs(u64::try_from(answer.interval).unwrap_or(0));
                 match answer.status {
                     RegistrationStatus::Accepted => {
@@ -466,6 +491,19 @@ impl Agent {
             }
             Err(_) => {}
         }
+    }
+
+    /// Sets the station clock to the central system's time; a step of more than 2 s is a
+    /// security event (SettingSystemTime).
+    async fn set_clock(&mut self, time: chrono::DateTime<chrono::Utc>) -> Result<(), OcppError> {
+        let step = (time - self.clock.now()).num_milliseconds().abs();
+        self.clock.sync(time);
+        if step > 2000 {
+            let info = format!("clock stepped by {step} ms");
+            self.security_event(event::SETTING_SYSTEM_TIME, Some(&info))
+                .await?;
+        }
+        Ok(())
     }
 
     fn accepted(&self) -> bool {
@@ -540,6 +578,7 @@ impl Agent {
             self.report_all();
         }
         self.apply_limits().await;
+        self.renew_certificate().await?;
         self.pump(now);
         Ok(())
     }
@@ -742,6 +781,10 @@ impl Agent {
             }
             "StopTransaction" => {
                 serde_json::from_value::<StopTransactionRequest>(payload).map(Request::from)
+            }
+            "SecurityEventNotification" => {
+                serde_json::from_value::<SecurityEventNotificationRequest>(payload)
+                    .map(Request::from)
             }
             _ => serde_json::from_value::<MeterValuesRequest>(payload).map(Request::from),
         };
@@ -1435,6 +1478,10 @@ impl Agent {
             );
             return Ok(());
         }
+        let call = match self.answer_security(call, link).await? {
+            Ok(()) => return Ok(()),
+            Err(call) => call,
+        };
         let pending = matches!(
             self.registration,
             Registration::Pending(_) | Registration::Booting
@@ -1581,9 +1628,8 @@ impl Agent {
                 self.report_all();
             }
             Request::ChangeConfiguration(req) => {
-                let result = self
-                    .keys
-                    .try_change(&req.key, &req.value, &SecurityFacts::default());
+                let facts = self.certificates.facts(self.clock.now());
+                let result = self.keys.try_change(&req.key, &req.value, &facts);
                 let status = match &result {
                     Ok(key) => key.accepted_status(),
                     Err(e) => e.status(),
@@ -1619,6 +1665,9 @@ impl Agent {
                     ResetType::Soft => Reason::SoftReset,
                 };
                 call.respond(ResetResponse::new(ResetStatus::Accepted));
+                let info = format!("{} reset requested by the central system", req.r#type);
+                self.security_event(event::RESET_OR_REBOOT, Some(&info))
+                    .await?;
                 tracing::warn!(kind = %req.r#type, "reset requested by the central system");
                 for n in 1..=count {
                     self.stop_connector(n, reason).await;
@@ -1765,14 +1814,13 @@ impl Agent {
                     }
                 }
             }
-            Key::AuthorizationKey | Key::WebSocketPingInterval | Key::MessageTimeout => {
-                link.send_replace(Connection {
-                    password: self.keys.authorization_key().map(<[u8]>::to_vec),
-                    ping: self.keys.web_socket_ping_interval(),
-                    call_timeout: self.keys.message_timeout(),
-                });
-                if key == Key::AuthorizationKey {
-                    tracing::info!("AuthorizationKey changed; reconnecting with it");
+            Key::AuthorizationKey
+            | Key::SecurityProfile
+            | Key::WebSocketPingInterval
+            | Key::MessageTimeout => {
+                link.send_replace(self.connection());
+                if matches!(key, Key::AuthorizationKey | Key::SecurityProfile) {
+                    tracing::info!(%key, "security settings changed; reconnecting with them");
                     self.reconnect.notify_one();
                 }
             }
@@ -1834,12 +1882,10 @@ impl Agent {
                 }
             }
             MessageTrigger::DiagnosticsStatusNotification => {
-                self.send(DiagnosticsStatusNotificationRequest::new(
-                    DiagnosticsStatus::Idle,
-                ));
+                self.send(self.diagnostics_status());
             }
             MessageTrigger::FirmwareStatusNotification => {
-                self.send(FirmwareStatusNotificationRequest::new(FirmwareStatus::Idle));
+                self.send(self.firmware_status());
             }
         }
     }

@@ -253,6 +253,7 @@ pub(crate) struct Connection {
     pub(crate) password: Option<Vec<u8>>,
     pub(crate) ping: Option<Duration>,
     pub(crate) call_timeout: Duration,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Starts the charge point over `guns`; it runs until the process ends.
@@ -285,7 +286,7 @@ async fn connect_loop(
         let current = link.borrow().clone();
         let mut config = ClientConfig::new(settings.url.clone(), settings.station_id.clone());
         config.password = current.password;
-        config.tls = settings.tls.clone();
+        config.tls = current.tls;
         config.ping_interval = current.ping;
         config.call_timeout = current.call_timeout;
         match Client::<V16>::connect(config).await {
@@ -322,7 +323,14 @@ async fn connect_loop(
             Err(ClientError::Refused(404)) => {
                 tracing::warn!("the central system does not know this station (HTTP 404)");
             }
-            Err(e) => tracing::warn!(error = %e, "cannot reach the central system"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the central system");
+                if matches!(e, ClientError::Refused(401) | ClientError::Tls(_))
+                    && inputs.send(agent::Input::ConnectFailed(e)).is_err()
+                {
+                    return;
+                }
+            }
         }
         let jitter = Duration::from_millis(u64::from(rand::random::<u16>() % 1000));
         tokio::time::sleep(backoff + jitter).await;
