@@ -339,9 +339,10 @@ declare_keys! {
 
     // Firmware management profile (errata) and security extension (whitepaper).
 
-    /// Protocols for diagnostics, logs and firmware: FTP, FTPS, HTTP, HTTPS (comma-separated).
+    /// Protocols for diagnostics, logs and firmware (comma-separated, of FTP, FTPS, HTTP, HTTPS):
+    /// the station implements HTTPS and HTTP.
     SupportedFileTransferProtocols(supported_file_transfer_protocols): Protocols =
-        |_| Protocols::all();
+        |_| Protocols::implemented();
         ReadOnly, FIRMWARE_OR_SECURITY, reboot: false;
 
     // Security extension (whitepaper).

@@ -183,7 +183,7 @@ const TABLE: &[(&str, Access, &[Feature], Option<&str>)] = &[
         "SupportedFileTransferProtocols",
         R,
         &[FirmwareManagement, Security],
-        Some("HTTPS,HTTP,FTPS,FTP"),
+        Some("HTTPS,HTTP"),
     ),
     ("SecurityProfile", RW, &[Security], Some("0")),
     ("AuthorizationKey", W, &[Security], None),
@@ -1101,12 +1101,7 @@ fn typed_readings_of_the_defaults() {
     assert!(!keys.additional_root_certificate_check());
     assert_eq!(
         keys.supported_file_transfer_protocols(),
-        [
-            FileTransferProtocol::Https,
-            FileTransferProtocol::Http,
-            FileTransferProtocol::Ftps,
-            FileTransferProtocol::Ftp
-        ]
+        [FileTransferProtocol::Https, FileTransferProtocol::Http]
     );
     assert_eq!(
         keys.connector_phase_rotation(),
@@ -1204,7 +1199,7 @@ fn unsupported_features_read_as_off() {
     profile.features = Features::CORE.with(FirmwareManagement);
     assert_eq!(
         keys_for(profile).supported_file_transfer_protocols().len(),
-        4
+        2
     );
 }
 

@@ -489,13 +489,11 @@ impl FileTransferProtocol {
 pub(super) struct Protocols(pub(super) Vec<FileTransferProtocol>);
 
 impl Protocols {
-    /// Every protocol, the secure ones first.
-    pub(super) fn all() -> Protocols {
+    /// The protocols the station's file transfers implement, the secure one first.
+    pub(super) fn implemented() -> Protocols {
         Protocols(vec![
             FileTransferProtocol::Https,
             FileTransferProtocol::Http,
-            FileTransferProtocol::Ftps,
-            FileTransferProtocol::Ftp,
         ])
     }
 }
