@@ -3,6 +3,7 @@
 //! local commands, timers) from one channel, so no two decisions ever race.
 
 mod security;
+mod transfer;
 
 use super::status::{self, Facts};
 use super::store::Store;
@@ -12,6 +13,9 @@ use cp16::auth::{Authorizer, Decision, Policy, is_valid};
 use cp16::keys::{Key, Keys, Profile};
 use cp16::reservation::{Admission, Occupancy, Reservation, Reservations, known_parent};
 use cp16::security::{CertificateStore, SecurityLog, event};
+use cp16::transfer::{
+    DownloadResult, FirmwareJob, InstallResult, SignatureCheck, TransferId, UploadJob, UploadResult,
+};
 use ocpp_client::{Caller, ClientError, IncomingCall};
 use proto_ocpp::v16::*;
 use proto_ocpp::{ErrorCode, Timestamp};
@@ -23,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
+use transfer::{FIRMWARE_DOC, Transfers, UPLOADS_DOC};
 
 /// Everything the agent reacts to.
 #[derive(Debug)]
@@ -44,6 +49,10 @@ pub(crate) enum Input {
     ConnectFailed(ClientError),
     /// The central system answered SignCertificate (true: Accepted).
     SignCertificateAnswered(bool),
+    FirmwareDownloaded(TransferId, DownloadResult),
+    FirmwareVerified(TransferId, SignatureCheck),
+    FirmwareInstalled(TransferId, InstallResult),
+    Uploaded(TransferId, UploadResult),
 }
 
 /// A connector as `/info` shows it.
@@ -141,6 +150,9 @@ pub(crate) struct Agent {
     profiles: ProfileStore,
     certificates: CertificateStore,
     log: SecurityLog,
+    transfers: Transfers,
+    /// Whether a transaction ran at the last look (the firmware job waits for none).
+    transactions_running: bool,
     /// The power limit last given to each gun.
     applied: HashMap<u32, Option<hal::Watts>>,
     next_limit_change: Option<Instant>,
@@ -227,6 +239,22 @@ impl Agent {
             .document(SECURITY_LOG_DOC)
             .await?
             .unwrap_or_else(|| SecurityLog::new(1000));
+        let now = chrono::Utc::now();
+        let (firmware_settings, upload_settings) = Transfers::settings(&keys, &settings.station_id);
+        let firmware = match store.document(FIRMWARE_DOC).await? {
+            Some(snapshot) => FirmwareJob::resume(snapshot, firmware_settings, true, now),
+            None => FirmwareJob::new(firmware_settings),
+        };
+        let uploads = match store.document(UPLOADS_DOC).await? {
+            Some(snapshot) => UploadJob::resume(snapshot, upload_settings, now),
+            None => UploadJob::new(upload_settings),
+        };
+        let transfers = Transfers {
+            firmware,
+            uploads,
+            dir: transfer::transfer_dir(settings.state_file.as_deref()),
+            tasks: Vec::new(),
+        };
         let profiles = match store.document(PROFILES_DOC).await? {
             Some(snapshot) => ProfileStore::restore(limits, snapshot),
             None => ProfileStore::new(limits),
@@ -267,6 +295,8 @@ impl Agent {
             profiles,
             certificates,
             log,
+            transfers,
+            transactions_running: true,
             applied: HashMap::new(),
             next_limit_change: None,
             store,
@@ -367,6 +397,14 @@ impl Agent {
             self.next_aligned,
             self.next_limit_change,
         ];
+        let wall = [
+            self.transfers.firmware.poll_timeout(),
+            self.transfers.uploads.poll_timeout(),
+        ];
+        for at in wall.into_iter().flatten() {
+            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
+            times.push(Some(Instant::now() + wait));
+        }
         if self.in_flight.is_none() && !self.queue.is_empty() {
             times.push(self.retry_at);
         }
@@ -426,6 +464,10 @@ impl Agent {
             Input::SignCertificateAnswered(accepted) => {
                 self.sign_certificate_answered(accepted).await?;
             }
+            input @ (Input::FirmwareDownloaded(..)
+            | Input::FirmwareVerified(..)
+            | Input::FirmwareInstalled(..)
+            | Input::Uploaded(..)) => self.transfer_result(input).await?,
             Input::Delivered(seq, result) => self.delivered(seq, result).await?,
             Input::Authorized {
                 connector,
@@ -579,6 +621,28 @@ impl Agent {
         }
         self.apply_limits().await;
         self.renew_certificate().await?;
+        let wall = self.clock.now();
+        let firmware_due = self
+            .transfers
+            .firmware
+            .poll_timeout()
+            .is_some_and(|at| at <= wall);
+        let upload_due = self
+            .transfers
+            .uploads
+            .poll_timeout()
+            .is_some_and(|at| at <= wall);
+        if firmware_due {
+            self.transfers.firmware.handle_timeout(wall);
+        }
+        if upload_due {
+            self.transfers.uploads.handle_timeout(wall);
+        }
+        let running = self.connectors.values().any(|c| c.tx.is_some());
+        if firmware_due || upload_due || running != self.transactions_running {
+            self.transactions_running = running;
+            self.drive_transfers().await?;
+        }
         self.pump(now);
         Ok(())
     }
@@ -954,7 +1018,8 @@ impl Agent {
             occupied: c.plugged || c.authorized.is_some(),
             finishing: c.finishing,
             reserved,
-            inoperative: c.inoperative,
+            inoperative: c.inoperative
+                || (c.tx.is_none() && self.transfers.firmware.connectors_held()),
             deauthorized: c.tx.as_ref().is_some_and(|t| t.deauthorized),
         }
     }
@@ -1479,6 +1544,10 @@ impl Agent {
             return Ok(());
         }
         let call = match self.answer_security(call, link).await? {
+            Ok(()) => return Ok(()),
+            Err(call) => call,
+        };
+        let call = match self.answer_transfer(call).await? {
             Ok(()) => return Ok(()),
             Err(call) => call,
         };

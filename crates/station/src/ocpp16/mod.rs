@@ -18,10 +18,16 @@
 //!   profiles.
 //!
 //! - smart charging: Set/ClearChargingProfile and GetCompositeSchedule over
-//!   `smart_charging::ProfileStore`, each gun's limit applied to its session as it changes.
+//!   `smart_charging::ProfileStore`, each gun's limit applied to its session as it changes;
+//! - firmware management and logs: UpdateFirmware, SignedUpdateFirmware (signing certificate
+//!   checked against the manufacturer roots, image signature verified), GetDiagnostics and GetLog
+//!   as `cp16::transfer` jobs driven over HTTP(S) (`files`), with every status notification;
+//! - the security whitepaper: the security log (critical events queued durably), certificate
+//!   installation, deletion and listing, SignCertificate / CertificateSigned, ExtendedTrigger,
+//!   TLS settings for profiles 2 and 3 from the certificate store (`cp16::security`).
 //!
-//! Not here yet: Firmware Management and the security whitepaper operations (answered
-//! NotSupported).
+//! Installing a firmware image is simulated (accepted when the verified file is there): the
+//! station does not replace its own program.
 
 mod agent;
 pub mod files;

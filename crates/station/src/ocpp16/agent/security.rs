@@ -261,9 +261,7 @@ impl Agent {
             MessageTriggerEnum::MeterValues => Some(MessageTrigger::MeterValues),
             MessageTriggerEnum::StatusNotification => Some(MessageTrigger::StatusNotification),
             MessageTriggerEnum::FirmwareStatusNotification => {
-                self.send(SignedFirmwareStatusNotificationRequest::new(
-                    self.signed_firmware_status(),
-                ));
+                self.send(self.signed_firmware_status());
                 None
             }
             MessageTriggerEnum::LogStatusNotification => {
@@ -294,27 +292,5 @@ impl Agent {
             }
             _ => Ok(()),
         }
-    }
-}
-
-impl Agent {
-    /// The legacy FirmwareStatusNotification a trigger asks for.
-    pub(super) fn firmware_status(&self) -> FirmwareStatusNotificationRequest {
-        FirmwareStatusNotificationRequest::new(FirmwareStatus::Idle)
-    }
-
-    /// The legacy DiagnosticsStatusNotification a trigger asks for.
-    pub(super) fn diagnostics_status(&self) -> DiagnosticsStatusNotificationRequest {
-        DiagnosticsStatusNotificationRequest::new(DiagnosticsStatus::Idle)
-    }
-
-    /// The SignedFirmwareStatusNotification status an extended trigger asks for.
-    pub(super) fn signed_firmware_status(&self) -> FirmwareStatusEnum {
-        FirmwareStatusEnum::Idle
-    }
-
-    /// The LogStatusNotification an extended trigger asks for.
-    pub(super) fn log_status(&self) -> LogStatusNotificationRequest {
-        LogStatusNotificationRequest::new(UploadLogStatusEnum::Idle)
     }
 }
