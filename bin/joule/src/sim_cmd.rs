@@ -54,9 +54,12 @@ struct StationSimArgs {
     /// Measurands of periodic MeterValues (MeterValuesSampledData), comma-separated.
     #[arg(
         long,
-        default_value = "Energy.Active.Import.Register,Power.Active.Import,Voltage,Current.Import"
+        default_value = "Energy.Active.Import.Register,Power.Active.Import,Voltage,Current.Import,SoC"
     )]
     measurands: String,
+    /// Jitter of reported power, voltage and current, ±percent (the energy register stays exact).
+    #[arg(long, default_value_t = 0.0)]
+    noise_percent: f64,
     /// Seconds between periodic MeterValues (MeterValueSampleInterval).
     #[arg(long, default_value_t = 10)]
     meter_interval: u32,
@@ -145,6 +148,10 @@ fn station(args: StationSimArgs) -> Result<ExitCode> {
         settings.vendor = args.vendor.clone();
         settings.model = args.model.clone();
         settings.plug_sensing = true;
+        if !(0.0..=50.0).contains(&args.noise_percent) {
+            bail!("--noise-percent must be 0 to 50");
+        }
+        settings.meter_noise_percent = args.noise_percent;
         settings.state_file = args.state.clone();
         settings.keys = vec![
             ("MeterValuesSampledData".into(), args.measurands.clone()),

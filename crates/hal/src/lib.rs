@@ -294,6 +294,12 @@ pub trait GunHardware: Send {
     fn poll(&mut self, now: Instant);
     /// Faults the hardware reports at present (empty when healthy).
     fn faults(&self) -> Vec<Fault>;
+
+    /// The vehicle's state of charge in percent, when the backend knows it (a simulated
+    /// vehicle, or ISO 15118 / DIN 70121 messages relayed by a PLC).
+    fn ev_state_of_charge(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Settings a backend needs for one gun.

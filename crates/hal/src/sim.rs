@@ -302,6 +302,10 @@ impl GunHardware for SimGun {
         "sim"
     }
 
+    fn ev_state_of_charge(&self) -> Option<f64> {
+        Some(self.ev_soc_percent())
+    }
+
     fn pwm(&mut self) -> &mut dyn Pwm {
         self
     }

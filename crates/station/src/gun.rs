@@ -64,6 +64,9 @@ pub struct GunSnapshot {
     /// The meter's energy register, Wh (for OCPP meterStart/meterStop); `None` while silent.
     #[serde(skip)]
     pub register_wh: Option<f64>,
+    /// The vehicle's state of charge, percent, when the hardware knows it.
+    #[serde(skip)]
+    pub soc_percent: Option<f64>,
 }
 
 /// The handle to a running gun task.
@@ -300,6 +303,7 @@ impl GunTask {
             status: self.machine.status(readings, now.into_std()),
             meter: self.machine.meter_view(now.into_std()),
             register_wh: readings.meter.map(|m| m.energy.value()),
+            soc_percent: self.hardware.ev_state_of_charge(),
         }
     }
 }

@@ -222,7 +222,7 @@ async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms()
     settings.plug_sensing = true;
     settings.keys = vec![(
         "MeterValuesSampledData".into(),
-        "Energy.Active.Import.Register,Power.Active.Import".into(),
+        "Energy.Active.Import.Register,Power.Active.Import,SoC".into(),
     )];
     let cp = ocpp16::start(settings, guns.clone())
         .await
@@ -331,6 +331,15 @@ async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms()
         last = value;
         from = at;
     }
+
+    let soc = central.log[from]["payload"]["meterValue"][0]["sampledValue"]
+        .as_array()
+        .and_then(|samples| samples.iter().find(|s| s["measurand"] == "SoC").cloned());
+    central.check(
+        soc.as_ref()
+            .is_some_and(|s| s["location"] == "EV" && s["unit"] == "Percent"),
+        &format!("the vehicle's state of charge is sampled at the EV: {soc:?}"),
+    );
 
     // A concurrent remote start on connector 2.
     cp.plug(2).await.expect("plug 2");

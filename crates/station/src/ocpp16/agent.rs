@@ -728,6 +728,7 @@ impl Agent {
                         &stop_list,
                         ReadingContext::SamplePeriodic,
                         at,
+                        self.settings.meter_noise_percent,
                     ));
                 }
                 due = Some(tx.local_id);
@@ -747,6 +748,7 @@ impl Agent {
                     &sample_list,
                     ReadingContext::SamplePeriodic,
                     at,
+                    self.settings.meter_noise_percent,
                 )],
             );
             request.transaction_id = Some(-1);
@@ -770,7 +772,13 @@ impl Agent {
             let Some(snapshot) = self.snapshot(n) else {
                 continue;
             };
-            let value = status::meter_value(&snapshot, &list, ReadingContext::SampleClock, at);
+            let value = status::meter_value(
+                &snapshot,
+                &list,
+                ReadingContext::SampleClock,
+                at,
+                self.settings.meter_noise_percent,
+            );
             let mut request = MeterValuesRequest::new(connector_id(n), vec![value]);
             let local = self
                 .connectors
@@ -783,6 +791,7 @@ impl Agent {
                             &stop_list,
                             ReadingContext::SampleClock,
                             at,
+                            self.settings.meter_noise_percent,
                         ));
                     }
                     tx.local_id
@@ -1142,6 +1151,7 @@ impl Agent {
                 &stop_list,
                 ReadingContext::TransactionBegin,
                 at,
+                self.settings.meter_noise_percent,
             ));
         }
         if let Some(c) = self.connectors.get_mut(&n) {
@@ -1193,6 +1203,7 @@ impl Agent {
                 &stop_list,
                 ReadingContext::TransactionEnd,
                 at,
+                self.settings.meter_noise_percent,
             ));
         }
         let max = usize::try_from(self.keys.stop_transaction_max_meter_values()).unwrap_or(200);
@@ -1939,7 +1950,13 @@ impl Agent {
                     let Some(snapshot) = self.snapshot(n) else {
                         continue;
                     };
-                    let value = status::meter_value(&snapshot, &list, ReadingContext::Trigger, at);
+                    let value = status::meter_value(
+                        &snapshot,
+                        &list,
+                        ReadingContext::Trigger,
+                        at,
+                        self.settings.meter_noise_percent,
+                    );
                     let mut request = MeterValuesRequest::new(connector_id(n), vec![value]);
                     request.transaction_id = self
                         .connectors

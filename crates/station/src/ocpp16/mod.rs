@@ -80,6 +80,8 @@ pub struct OcppSettings {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// What the station may draw in total (the ChargePointMaxProfile is shared within it).
     pub station_power: hal::Watts,
+    /// Jitter of reported power, voltage and current, percent (simulated meters; 0 = none).
+    pub meter_noise_percent: f64,
 }
 
 impl OcppSettings {
@@ -102,6 +104,7 @@ impl OcppSettings {
             keys: Vec::new(),
             tls: None,
             station_power: hal::Watts(1_000_000.0),
+            meter_noise_percent: 0.0,
         }
     }
 }

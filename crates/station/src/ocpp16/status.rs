@@ -106,13 +106,24 @@ pub fn register(snapshot: &GunSnapshot) -> i64 {
         .map_or(0, |wh| wh.floor().clamp(0.0, f64::from(i32::MAX)) as i64)
 }
 
-/// One MeterValue with the measurands of `list` this gun can deliver.
+/// One MeterValue with the measurands of `list` this gun can deliver. `noise_percent` jitters
+/// power, voltage and current by up to that many percent (simulated meters); the energy register
+/// is never jittered.
 pub fn meter_value(
     snapshot: &GunSnapshot,
     list: &[SampledMeasurand],
     context: ReadingContext,
     at: Timestamp,
+    noise_percent: f64,
 ) -> MeterValue {
+    let jitter = |x: f64| {
+        if noise_percent > 0.0 {
+            let spread = noise_percent.min(100.0) / 100.0;
+            x * (1.0 + spread * (2.0 * rand::random::<f64>() - 1.0))
+        } else {
+            x
+        }
+    };
     let status = &snapshot.status;
     let samples = list
         .iter()
@@ -126,21 +137,31 @@ pub fn meter_value(
                     (format!("{:.0}", status.energy_wh), UnitOfMeasure::Wh)
                 }
                 Measurand::PowerActiveImport => (
-                    format!("{:.1}", status.voltage * status.current),
+                    format!("{:.1}", jitter(status.voltage * status.current)),
                     UnitOfMeasure::W,
                 ),
                 Measurand::PowerOffered => (
                     format!("{:.1}", status.power_limit.unwrap_or(0.0).max(0.0)),
                     UnitOfMeasure::W,
                 ),
-                Measurand::Voltage => (format!("{:.1}", status.voltage), UnitOfMeasure::V),
-                Measurand::CurrentImport => (format!("{:.1}", status.current), UnitOfMeasure::A),
+                Measurand::Voltage => (format!("{:.1}", jitter(status.voltage)), UnitOfMeasure::V),
+                Measurand::CurrentImport => {
+                    (format!("{:.1}", jitter(status.current)), UnitOfMeasure::A)
+                }
+                Measurand::SoC => (
+                    format!("{:.0}", snapshot.soc_percent?),
+                    UnitOfMeasure::Percent,
+                ),
                 _ => return None,
             };
             let mut sample = SampledValue::new(value);
             sample.context = Some(context);
             sample.measurand = Some(m.measurand);
-            sample.location = Some(Location::Outlet);
+            sample.location = Some(if m.measurand == Measurand::SoC {
+                Location::Ev
+            } else {
+                Location::Outlet
+            });
             sample.unit = Some(unit);
             Some(sample)
         })
