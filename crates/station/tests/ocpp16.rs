@@ -233,3 +233,280 @@ async fn a_remote_start_runs_a_metered_transaction_and_a_remote_stop_ends_one() 
     csms.shutdown().await;
     let _ = std::fs::remove_file(&db);
 }
+
+/// A file server for firmware and diagnostics: `GET /fw.bin`, `PUT /upload/{name}`.
+async fn file_server() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::{get, put};
+    let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = names.clone();
+    let app = axum::Router::new()
+        .route("/fw.bin", get(|| async { vec![1u8; 4096] }))
+        .route(
+            "/upload/{name}",
+            put(
+                move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    if let Ok(mut all) = kept.lock() {
+                        all.push(name);
+                    }
+                    axum::http::StatusCode::CREATED
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, names)
+}
+
+/// The station's notifications of `action` the central system has recorded, oldest first.
+async fn notified(ctx: &csms::Ctx, action: &str) -> Vec<serde_json::Value> {
+    ctx.store
+        .station_events(STATION, Some(action))
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| serde_json::from_str(&e.payload).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_end_to_end_against_the_joule_central_system() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let db = std::env::temp_dir().join(format!("joule-station-e2e-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let mut config = CsmsConfig::new(vec!["k".into()]);
+    config.ocpp_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.db = format!("sqlite://{}", db.display());
+    config.auto_register = true;
+    let csms = csms::start(config).await.expect("central system");
+    let ctx = csms.ctx.clone();
+    for tag in ["TAG-R", "TAG-L"] {
+        ctx.store
+            .upsert_token(&csms::store::TokenRecord {
+                id_tag: tag.into(),
+                status: "Accepted".into(),
+                expiry_ms: None,
+                parent_id_tag: None,
+            })
+            .await
+            .expect("token");
+    }
+    let (files, uploads) = file_server().await;
+    let guns = vec![sim_gun(1), sim_gun(2)];
+    let mut settings = OcppSettings::new(format!("ws://{}/ocpp", csms.ocpp_addr), STATION);
+    settings.plug_sensing = true;
+    settings.keys = vec![("MeterValueSampleInterval".into(), "1".into())];
+    let cp = ocpp16::start(settings, guns.clone())
+        .await
+        .expect("charge point");
+    eventually("boot and statuses", || connector_1_available(&ctx)).await;
+
+    // Configuration and the local list.
+    let answer = call(
+        &ctx,
+        "GetConfiguration",
+        json!({"key": ["HeartbeatInterval"]}),
+    )
+    .await;
+    assert_eq!(
+        answer["configurationKey"][0]["key"], "HeartbeatInterval",
+        "{answer}"
+    );
+    let answer = call(
+        &ctx,
+        "ChangeConfiguration",
+        json!({"key": "LocalPreAuthorize", "value": "true"}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let list = json!({"listVersion": 1, "updateType": "Full", "localAuthorizationList": [
+        {"idTag": "TAG-L", "idTagInfo": {"status": "Accepted"}}]});
+    assert_eq!(
+        call(&ctx, "SendLocalList", list).await["status"],
+        "Accepted"
+    );
+    assert_eq!(
+        call(&ctx, "GetLocalListVersion", json!({})).await["listVersion"],
+        1
+    );
+
+    // Plug and a local start on a listed tag; a concurrent remote start on connector 2.
+    cp.plug(1).await.expect("plug 1");
+    cp.local_start(1, Some("TAG-L".into()))
+        .await
+        .expect("local start");
+    cp.plug(2).await.expect("plug 2");
+    let answer = call(
+        &ctx,
+        "RemoteStartTransaction",
+        json!({"connectorId": 2, "idTag": "TAG-R"}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let (tx1, tx2) = eventually("two transactions", || async {
+        let active = ctx
+            .store
+            .transactions(Some(STATION), Some(TxState::Active))
+            .await
+            .ok()?;
+        let on = |c: i32| active.iter().find(|t| t.connector_id == c).cloned();
+        Some((on(1)?, on(2)?))
+    })
+    .await;
+    // Once the station has the transaction's id, a TxProfile lowers connector 1 to 5 kW.
+    eventually("the station to know the transaction id", || async {
+        let info = cp.info().await.ok()?;
+        (info.connectors[0].transaction_id == Some(tx1.id)).then_some(())
+    })
+    .await;
+    let profile = json!({"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 3, "transactionId": tx1.id, "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 5000.0}]}}});
+    assert_eq!(
+        call(&ctx, "SetChargingProfile", profile).await["status"],
+        "Accepted"
+    );
+    eventually("connector 1 at 5 kW", || async {
+        let s = guns[0].snapshot().status;
+        (s.power_limit == Some(5000.0) && s.current > 0.0 && s.voltage * s.current <= 5100.0)
+            .then_some(())
+    })
+    .await;
+    // Energy flows on both, as the meter values show.
+    eventually("energy on both transactions", || async {
+        let rose = |t: TransactionRecord| t.meter_last_wh.is_some_and(|wh| wh > t.meter_start_wh);
+        let one = ctx.store.transaction(tx1.id).await.ok()??;
+        let two = ctx.store.transaction(tx2.id).await.ok()??;
+        (rose(one) && rose(two)).then_some(())
+    })
+    .await;
+    let answer = call(
+        &ctx,
+        "TriggerMessage",
+        json!({"requestedMessage": "StatusNotification", "connectorId": 2}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+
+    // Remote stop of connector 2; unplugging connector 1 while it charges.
+    let answer = call(
+        &ctx,
+        "RemoteStopTransaction",
+        json!({"transactionId": tx2.id}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let stopped = eventually("connector 2's transaction to end", || async {
+        let t = ctx.store.transaction(tx2.id).await.ok().flatten()?;
+        t.stopped_ms.is_some().then_some(t)
+    })
+    .await;
+    assert_eq!(stopped.stop_reason.as_deref(), Some("Remote"));
+    cp.unplug(1).await.expect("unplug");
+    let stopped = eventually("connector 1's transaction to end", || async {
+        let t = ctx.store.transaction(tx1.id).await.ok().flatten()?;
+        t.stopped_ms.is_some().then_some(t)
+    })
+    .await;
+    assert_eq!(stopped.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert!(stopped.energy_wh > 0.0, "{stopped:?}");
+    cp.unplug(2).await.expect("unplug 2");
+
+    // Reservation and its cancellation.
+    let expiry = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let answer = call(
+        &ctx,
+        "ReserveNow",
+        json!({"connectorId": 1, "expiryDate": expiry, "idTag": "TAG-R", "reservationId": 4}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    eventually("connector 1 Reserved", || async {
+        let all = ctx.store.connector_statuses(STATION).await.ok()?;
+        all.iter()
+            .any(|s| s.connector_id == 1 && s.status == "Reserved")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        call(&ctx, "CancelReservation", json!({"reservationId": 4})).await["status"],
+        "Accepted"
+    );
+
+    // Firmware and diagnostics over HTTP.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    call(
+        &ctx,
+        "UpdateFirmware",
+        json!({"location": format!("http://{files}/fw.bin"), "retrieveDate": now}),
+    )
+    .await;
+    eventually("the firmware to be installed", || async {
+        let all = notified(&ctx, "FirmwareStatusNotification").await;
+        all.iter().any(|n| n["status"] == "Installed").then_some(())
+    })
+    .await;
+    let answer = call(
+        &ctx,
+        "GetDiagnostics",
+        json!({"location": format!("http://{files}/upload")}),
+    )
+    .await;
+    let name = answer["fileName"].as_str().unwrap_or_default().to_owned();
+    eventually("the diagnostics upload", || async {
+        let all = notified(&ctx, "DiagnosticsStatusNotification").await;
+        all.iter().any(|n| n["status"] == "Uploaded").then_some(())
+    })
+    .await;
+    assert!(
+        uploads.lock().map(|u| u.contains(&name)).unwrap_or(false),
+        "{name} arrived"
+    );
+
+    // The central system's certificate authority signs the station's certificate.
+    let root = ctx.ca.certificate_pem().to_owned();
+    let answer = call(
+        &ctx,
+        "InstallCertificate",
+        json!({"certificateType": "CentralSystemRootCertificate", "certificate": root}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let answer = call(
+        &ctx,
+        "ChangeConfiguration",
+        json!({"key": "CpoName", "value": "Joule"}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let answer = call(
+        &ctx,
+        "ExtendedTriggerMessage",
+        json!({"requestedMessage": "SignChargePointCertificate"}),
+    )
+    .await;
+    assert_eq!(answer["status"], "Accepted");
+    let info = eventually("the signed certificate to be installed", || async {
+        let info = cp.info().await.ok()?;
+        info.certificate_valid_until.is_some().then_some(info)
+    })
+    .await;
+    assert!(info.certificate_valid_until.is_some());
+    let events = notified(&ctx, "SecurityEventNotification").await;
+    assert!(
+        events.iter().any(|e| e["type"] == "StartupOfTheDevice"),
+        "{events:?}"
+    );
+
+    csms.shutdown().await;
+    let _ = std::fs::remove_file(&db);
+}

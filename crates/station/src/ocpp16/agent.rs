@@ -1526,6 +1526,10 @@ impl Agent {
             connected: self.caller.is_some(),
             registration: self.registration.as_str().into(),
             queued_messages: self.queue.len(),
+            certificate_valid_until: self
+                .certificates
+                .identity(self.clock.now())
+                .map(|c| Timestamp::from(c.not_after()).to_string()),
             connectors,
         }
     }

@@ -165,6 +165,9 @@ pub struct Info {
     pub registration: String,
     /// Transaction messages waiting for delivery.
     pub queued_messages: usize,
+    /// Until when the charge point certificate (security profile 3) is valid, if one is
+    /// installed.
+    pub certificate_valid_until: Option<String>,
     /// The connectors.
     pub connectors: Vec<ConnectorInfo>,
 }
