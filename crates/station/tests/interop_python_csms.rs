@@ -46,14 +46,7 @@ async fn v16_station_boots_charges_on_remote_start_and_obeys_remote_stop_against
     ) else {
         return;
     };
-    let mut central = PythonCentral::spawn(&python);
-    let listening = central
-        .find(0, "the listening port", |e| e["event"] == "listening")
-        .await;
-    let port = central.log[listening]["port"].as_u64();
-    let Some(port) = port else {
-        central.fail(&format!("no port in {}", central.log[listening]));
-    };
+    let (mut central, listening, port) = start_central(&python).await;
 
     let guns = vec![sim_gun(1)];
     let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
@@ -210,13 +203,7 @@ async fn v16_simulated_station_covers_the_feature_profiles_against_python_csms()
     ) else {
         return;
     };
-    let mut central = PythonCentral::spawn(&python);
-    let listening = central
-        .find(0, "the listening port", |e| e["event"] == "listening")
-        .await;
-    let Some(port) = central.log[listening]["port"].as_u64() else {
-        central.fail("no port");
-    };
+    let (mut central, listening, port) = start_central(&python).await;
     let guns = vec![sim_gun(1), sim_gun(2)];
     let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
     settings.plug_sensing = true;
@@ -535,13 +522,7 @@ async fn v16_transaction_messages_queued_offline_arrive_once_and_in_order() {
     ) else {
         return;
     };
-    let mut central = PythonCentral::spawn(&python);
-    let listening = central
-        .find(0, "the listening port", |e| e["event"] == "listening")
-        .await;
-    let Some(port) = central.log[listening]["port"].as_u64() else {
-        central.fail("no port");
-    };
+    let (mut central, listening, port) = start_central(&python).await;
     let guns = vec![sim_gun(1)];
     let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
     settings.keys = vec![("MeterValueSampleInterval".into(), "1".into())];
@@ -654,23 +635,14 @@ async fn v16_transaction_messages_queued_offline_arrive_once_and_in_order() {
 /// certificate authority signs → CertificateSigned, and DeleteCertificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v16_security_operations_against_python_csms() {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertificateSigningRequestParams, CertifiedIssuer,
-        DnType, IsCa, KeyPair,
-    };
+    use rcgen::CertificateSigningRequestParams;
     let Some(python) = testkit::interop_python(
         &["ocpp", "websockets"],
         "the Python central system interop test",
     ) else {
         return;
     };
-    let mut central = PythonCentral::spawn(&python);
-    let listening = central
-        .find(0, "the listening port", |e| e["event"] == "listening")
-        .await;
-    let Some(port) = central.log[listening]["port"].as_u64() else {
-        central.fail("no port");
-    };
+    let (mut central, listening, port) = start_central(&python).await;
     let settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
     let _cp = ocpp16::start(settings, vec![sim_gun(1)])
         .await
@@ -685,12 +657,7 @@ async fn v16_security_operations_against_python_csms() {
         "the first security event is StartupOfTheDevice",
     );
 
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "interop CSMS root");
-    let root = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+    let root = root_ca("interop CSMS root");
     let answer = central
         .call(
             event,
@@ -847,7 +814,7 @@ fn statuses(central: &PythonCentral, from: usize, action: &str) -> Vec<String> {
 /// certificate from an unknown root refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v16_firmware_and_log_transfers_against_python_csms() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rcgen::{CertificateParams, CertifiedIssuer, DnType, KeyPair};
     let Some(python) = testkit::interop_python(
         &["ocpp", "websockets"],
         "the Python central system interop test",
@@ -856,13 +823,7 @@ async fn v16_firmware_and_log_transfers_against_python_csms() {
     };
     let image: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let (files, uploads) = file_server(image.clone()).await;
-    let mut central = PythonCentral::spawn(&python);
-    let listening = central
-        .find(0, "the listening port", |e| e["event"] == "listening")
-        .await;
-    let Some(port) = central.log[listening]["port"].as_u64() else {
-        central.fail("no port");
-    };
+    let (mut central, listening, port) = start_central(&python).await;
     let settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
     let _cp = ocpp16::start(settings, vec![sim_gun(1)])
         .await
@@ -919,12 +880,7 @@ async fn v16_firmware_and_log_transfers_against_python_csms() {
     );
 
     // SignedUpdateFirmware: the manufacturer root, a signing certificate, an ECDSA signature.
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "interop manufacturer root");
-    let root = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+    let root = root_ca("interop manufacturer root");
     let answer = central
         .call(
             mark,
@@ -1045,6 +1001,29 @@ async fn v16_firmware_and_log_transfers_against_python_csms() {
         "the security log arrived and holds the startup event",
     );
     central.quit().await;
+}
+
+/// Starts the Python central system: it, the index of its listening event, its port.
+async fn start_central(python: &OsStr) -> (PythonCentral, usize, u64) {
+    let mut central = PythonCentral::spawn(python);
+    let listening = central
+        .find(0, "the listening port", |e| e["event"] == "listening")
+        .await;
+    let Some(port) = central.log[listening]["port"].as_u64() else {
+        central.fail("no port");
+    };
+    (central, listening, port)
+}
+
+/// A self-signed certificate authority named `name`.
+fn root_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
+        .expect("CA")
 }
 
 fn sim_gun(n: u32) -> GunHandle {
