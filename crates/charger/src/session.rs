@@ -1,7 +1,7 @@
 //! The per-gun state machine: events in, hardware actions out.
 
 use crate::meter::{SessionMeter, Summary, round};
-use hal::{Amps, CpState, Fault, MeterReading, Ohms, Volts, Watts};
+use hal::{Amps, CpState, Fault, MeterReading, Ohms, SupplyStage, Volts, Watts};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,12 @@ pub struct GunConfig {
     pub safe_voltage: Volts,
     /// Time allowed to discharge below the safe voltage.
     pub discharge_timeout: Duration,
+    /// The power electronics run the cable check themselves (a PEP-WS power cabinet): the
+    /// contactor closes first, the verdict comes through the isolation monitor's self-test, and
+    /// no insulation samples are taken here.
+    pub delegated_cable_check: bool,
+    /// Time allowed for a delegated cable check (a cabinet may take up to 37 s).
+    pub delegated_cable_check_timeout: Duration,
 }
 
 impl GunConfig {
@@ -97,6 +103,8 @@ impl GunConfig {
             ramp_down_timeout: Duration::from_secs(2),
             safe_voltage: Volts(60.0),
             discharge_timeout: Duration::from_secs(5),
+            delegated_cable_check: false,
+            delegated_cable_check_timeout: Duration::from_secs(40),
         }
     }
 }
@@ -164,6 +172,8 @@ pub enum Action {
     StartIsolationSelfTest,
     /// Lock or unlock the connector.
     Lock(bool),
+    /// Tell the power electronics the session's phase (a remote cabinet needs it).
+    SetStage(SupplyStage),
 }
 
 /// Why an event was refused.
@@ -304,6 +314,8 @@ pub struct Status {
 
 #[derive(Debug, Clone, PartialEq)]
 enum CableStage {
+    /// The power electronics test the cable; waiting for their verdict.
+    Delegated,
     /// The output is above the safe voltage from before; discharge first.
     WaitSafe,
     /// Driving the test voltage at the test current.
@@ -605,13 +617,31 @@ impl Gun {
                     return Vec::new();
                 }
                 let test_voltage = self.test_voltage();
+                if self.config.delegated_cable_check {
+                    self.state = State::CableCheck {
+                        stage: CableStage::Delegated,
+                        test_voltage,
+                        deadline: now + self.config.delegated_cable_check_timeout,
+                    };
+                    return vec![
+                        Action::SetCpState(CpState::C),
+                        Action::SetStage(SupplyStage::CableCheck),
+                        Action::SetCurrentLimit(self.config.test_current),
+                        Action::SetVoltage(test_voltage),
+                        Action::CloseContactor,
+                        Action::StartIsolationSelfTest,
+                    ];
+                }
                 self.state = State::CableCheck {
                     stage: CableStage::WaitSafe,
                     test_voltage,
                     deadline: now + self.config.cable_check_timeout,
                 };
                 // In simulation the vehicle is now ready; real pilots report it themselves.
-                vec![Action::SetCpState(CpState::C)]
+                vec![
+                    Action::SetCpState(CpState::C),
+                    Action::SetStage(SupplyStage::CableCheck),
+                ]
             }
             State::CableCheck {
                 stage,
@@ -631,7 +661,11 @@ impl Gun {
                         until: now + params.duration,
                         setpoint: Amps::ZERO,
                     };
-                    return vec![Action::SetCurrentLimit(Amps::ZERO), Action::CloseContactor];
+                    return vec![
+                        Action::SetStage(SupplyStage::Charge),
+                        Action::SetCurrentLimit(Amps::ZERO),
+                        Action::CloseContactor,
+                    ];
                 }
                 if now >= deadline {
                     return self.end(Phase::Aborted, Some("PRECHARGE_FAILED".into()), now, false);
@@ -726,6 +760,27 @@ impl Gun {
             deadline,
         };
         match stage {
+            CableStage::Delegated => match r.self_test_passed {
+                None => Vec::new(),
+                Some(false) => {
+                    self.verdict = Some(CableCheckVerdict::Fault);
+                    self.raise(Fault::Isolation, FaultSource::Hardware, now)
+                }
+                Some(true) => {
+                    self.verdict = Some(CableCheckVerdict::Valid);
+                    let target = self.target_voltage();
+                    self.state = State::Precharge {
+                        target,
+                        deadline: now + self.config.precharge_timeout,
+                    };
+                    vec![
+                        Action::SetStage(SupplyStage::PreCharge),
+                        Action::SetCurrentLimit(self.config.test_current),
+                        Action::SetVoltage(target),
+                        Action::EnableSupply(true),
+                    ]
+                }
+            },
             CableStage::WaitSafe => {
                 if r.supply_voltage >= self.config.safe_voltage {
                     // Left charged by something earlier: discharge before testing.
@@ -797,6 +852,7 @@ impl Gun {
                     deadline: now + self.config.precharge_timeout,
                 };
                 vec![
+                    Action::SetStage(SupplyStage::PreCharge),
                     Action::SetCurrentLimit(self.config.test_current),
                     Action::SetVoltage(target),
                     Action::EnableSupply(true),
@@ -819,7 +875,11 @@ impl Gun {
         self.resting_phase = outcome.phase;
         self.state = State::Idle;
         self.params = None;
-        vec![Action::Lock(false), Action::SetCpState(CpState::B)]
+        vec![
+            Action::SetStage(SupplyStage::Standby),
+            Action::Lock(false),
+            Action::SetCpState(CpState::B),
+        ]
     }
 
     /// IEC 61851-23 cable-check test voltage from the vehicle's maximum and the gun's limit.
@@ -937,6 +997,7 @@ impl Gun {
 /// contactor open, setpoint zero.
 fn power_off() -> Vec<Action> {
     vec![
+        Action::SetStage(SupplyStage::PostCharge),
         Action::SetCurrentLimit(Amps::ZERO),
         Action::EnableSupply(false),
         Action::OpenContactor,

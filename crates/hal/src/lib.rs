@@ -10,6 +10,7 @@
 //! date in [`GunHardware::poll`] (the simulated backend integrates its physics there), so the
 //! per-gun task owns its hardware without locks and tests drive it on virtual time.
 
+pub mod pepws;
 pub mod sim;
 pub mod units;
 
@@ -218,8 +219,29 @@ pub struct SupplyCapabilities {
     pub max_power: Watts,
 }
 
+/// The phase of a charging session as the power electronics see it. A local supply ignores it;
+/// a remote power cabinet (PEP-WS) needs it to tell pre-charge from charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SupplyStage {
+    /// No session: output off.
+    Standby,
+    /// Insulation test before charging.
+    CableCheck,
+    /// Matching the vehicle's battery voltage at limited current.
+    PreCharge,
+    /// Energy transfer.
+    Charge,
+    /// Winding down: no current.
+    PostCharge,
+}
+
 /// The DC power supply (power modules) behind the contactor.
 pub trait PowerSupply: Send {
+    /// Tells the supply which phase the session is in (a local supply need not care).
+    fn set_stage(&mut self, stage: SupplyStage) -> HalResult {
+        let _ = stage;
+        Ok(())
+    }
     /// Switches the output on or off (off discharges towards 0 V).
     fn enable(&mut self, on: bool) -> HalResult;
     /// Whether the output is on.
@@ -299,6 +321,13 @@ pub trait GunHardware: Send {
     /// vehicle, or ISO 15118 / DIN 70121 messages relayed by a PLC).
     fn ev_state_of_charge(&self) -> Option<f64> {
         None
+    }
+
+    /// Whether the power electronics run the cable check themselves (a PEP-WS power cabinet
+    /// closes the contactors, drives the test voltage and reports the verdict through the
+    /// isolation monitor's self-test) instead of the session machine sampling the insulation.
+    fn delegated_cable_check(&self) -> bool {
+        false
     }
 }
 

@@ -272,6 +272,7 @@ impl GunTask {
                 Action::OpenContactor => hw.contactor().command(false),
                 Action::StartIsolationSelfTest => hw.isolation_monitor().start_self_test(),
                 Action::Lock(locked) => hw.connector_lock().set_locked(*locked),
+                Action::SetStage(stage) => hw.power_supply().set_stage(*stage),
             };
             if let Err(e) = result {
                 tracing::error!(?action, error = %e, "hardware refused a command");

@@ -61,7 +61,7 @@ impl Plant {
                 }
                 Action::StartIsolationSelfTest => self.self_test = Some(self.self_test_ok),
                 Action::SetCpState(s) => self.cp = *s,
-                Action::SetPwm(_) | Action::Lock(_) => {}
+                Action::SetPwm(_) | Action::Lock(_) | Action::SetStage(_) => {}
             }
         }
     }
@@ -601,4 +601,46 @@ fn status_serializes_with_the_seed_field_names() {
         assert!(json.get(field).is_some(), "{field} missing: {json}");
     }
     assert_eq!(json["phase"], "IDLE");
+}
+
+fn delegated_rig() -> Rig {
+    let mut rig = Rig::new();
+    let mut config = GunConfig::new(Volts(1000.0), Amps(200.0), Watts(150_000.0));
+    config.delegated_cable_check = true;
+    rig.gun = Gun::new(config);
+    rig
+}
+
+#[test]
+fn a_delegated_cable_check_closes_first_and_takes_the_cabinets_verdict() {
+    let mut rig = delegated_rig();
+    rig.send(Event::Start(defaults())).expect("started");
+    rig.run_until(Duration::from_secs(3), |g| g.phase() == Phase::Precharge);
+    // At the start of the cable check the contactor closes and the test is asked for.
+    rig.tick();
+    assert!(
+        rig.plant.contactor,
+        "the cabinet's cable check runs with the contactor closed"
+    );
+    rig.run_until(Duration::from_secs(15), |g| g.phase() == Phase::Charging);
+    assert_eq!(rig.status().cable_check, Some(CableCheckVerdict::Valid));
+    rig.run_until(Duration::from_secs(15), |g| g.phase() != Phase::Charging);
+    rig.run_until(Duration::from_secs(5), |g| !g.session_active());
+    let summary = rig.gun.last_summary().expect("summary").clone();
+    assert_eq!(summary.ended_phase, "COMPLETE", "{summary:?}");
+    assert!(summary.energy_wh > 40.0, "{summary:?}");
+    assert!(!rig.plant.contactor, "open after the session");
+}
+
+#[test]
+fn a_failed_delegated_cable_check_is_an_isolation_fault_with_the_contactor_open() {
+    let mut rig = delegated_rig();
+    rig.plant.self_test_ok = false;
+    rig.send(Event::Start(defaults())).expect("started");
+    rig.run_until(Duration::from_secs(5), |g| g.fault().is_some());
+    assert_eq!(rig.gun.fault(), Some(&Fault::Isolation));
+    assert_eq!(rig.status().cable_check, Some(CableCheckVerdict::Fault));
+    rig.run_until(Duration::from_secs(5), |g| !g.session_active());
+    assert!(!rig.plant.contactor);
+    assert_eq!(rig.plant.current, Amps::ZERO);
 }
