@@ -32,6 +32,7 @@ pub fn gun_specs(config: &StationConfig) -> Vec<GunSpec> {
             max_voltage: g.max_voltage,
             max_current: g.max_current,
             max_power: g.max_power,
+            pecc_url: g.pecc_url.clone(),
         })
         .collect()
 }

@@ -102,6 +102,7 @@ async fn charge_on_the_station(csms: &Api, url: &str) -> Result<station::Running
         max_voltage: hal::Volts(1000.0),
         max_current: hal::Amps(200.0),
         max_power: hal::Watts(150_000.0),
+        pecc_url: None,
     };
     let running = station::start(
         &[gun(1), gun(2)],

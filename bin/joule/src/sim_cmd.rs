@@ -139,6 +139,7 @@ fn station(args: StationSimArgs) -> Result<ExitCode> {
             max_voltage: Volts(1000.0),
             max_current: Amps(400.0),
             max_power: Watts(args.gun_power),
+            pecc_url: None,
         })
         .collect();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -351,10 +351,14 @@ pub enum RegistryError {
     /// No backend has this name.
     #[error("unknown hardware backend {0:?} (available: {1})")]
     Unknown(String, String),
+    /// The backend talks to remote equipment and is built with its link (see [`pepws`]).
+    #[error("the {0} backend needs a network link; build it with its link")]
+    NeedsLink(&'static str),
 }
 
-/// The backend names [`create`] knows.
-pub const BACKENDS: &[&str] = &["sim"];
+/// The backend names a station may configure: [`create`] builds `sim`; `pepws` is built by the
+/// station with its network link ([`pepws::PepwsGun::new`]).
+pub const BACKENDS: &[&str] = &["sim", "pepws"];
 
 /// Creates the backend named `name` (case-insensitive) for a gun, starting at `now`.
 pub fn create(
@@ -367,6 +371,7 @@ pub fn create(
             sim::SimConfig::for_gun(settings),
             now,
         ))),
+        "pepws" => Err(RegistryError::NeedsLink("pepws")),
         _ => Err(RegistryError::Unknown(
             name.to_string(),
             BACKENDS.join(", "),

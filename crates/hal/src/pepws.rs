@@ -18,7 +18,7 @@ use proto_pepws::connection::{SeccConfig, Transmit};
 use proto_pepws::messages::TargetValues;
 use proto_pepws::secc_session::{SeccSession, SessionEvent};
 use proto_pepws::types::{ChargingState, ContactorsStatus, EvConnectionState, IsolationStatus};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 /// What the network task reports.
@@ -42,12 +42,17 @@ pub enum LinkOutput {
 }
 
 /// The channel ends between the gun and its network task.
-#[derive(Debug)]
 pub struct Link {
     /// Frames and connection changes from the network task.
     pub inbound: Receiver<LinkEvent>,
-    /// Frames for the network task to send.
-    pub outbound: Sender<LinkOutput>,
+    /// Hands a frame to the network task; false once it has gone.
+    pub outbound: Box<dyn FnMut(LinkOutput) -> bool + Send>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
 }
 
 /// The remote half: contactors, supply and insulation monitor of the cabinet.
@@ -355,7 +360,7 @@ impl GunHardware for PepwsGun {
                 Transmit::Text(text) => LinkOutput::Text(text),
                 Transmit::Ping => LinkOutput::Ping,
             };
-            if self.link.outbound.send(out).is_err() {
+            if !(self.link.outbound)(out) {
                 break;
             }
         }

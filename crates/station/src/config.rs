@@ -145,6 +145,9 @@ pub struct GunConfigEntry {
     /// `hal` †: the hardware backend driving the gun, one of [`hal::BACKENDS`] (case-insensitive,
     /// stored as listed there). Default `sim`.
     pub backend: String,
+    /// `peccUrl`: for backend `pepws`, the power cabinet's URL of this charge point
+    /// (`ws://host:port/GUN1`); required there, ignored otherwise.
+    pub pecc_url: Option<String>,
     /// `maxCurrentA`: the gun's current limit. Default 200 A; must be positive.
     pub max_current: Amps,
     /// `maxPowerW`: the gun's power limit. Default 100 000 W; must be positive.

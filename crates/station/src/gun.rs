@@ -67,6 +67,9 @@ pub struct GunSnapshot {
     /// The vehicle's state of charge, percent, when the hardware knows it.
     #[serde(skip)]
     pub soc_percent: Option<f64>,
+    /// What the hardware reports wrong right now (e.g. a power cabinet out of reach).
+    #[serde(skip)]
+    pub hardware_faults: Vec<String>,
 }
 
 /// The handle to a running gun task.
@@ -305,6 +308,11 @@ impl GunTask {
             meter: self.machine.meter_view(now.into_std()),
             register_wh: readings.meter.map(|m| m.energy.value()),
             soc_percent: self.hardware.ev_state_of_charge(),
+            hardware_faults: readings
+                .hardware_faults
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }

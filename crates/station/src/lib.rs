@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod gun;
 pub mod ocpp16;
+pub mod pepws_link;
 pub mod sim;
 
 use charger::{Gun, GunConfig};
@@ -31,6 +32,8 @@ pub struct GunSpec {
     pub max_current: Amps,
     /// Power limit.
     pub max_power: Watts,
+    /// For backend `pepws`: the power cabinet's URL of this charge point (`ws://host:port/GUN1`).
+    pub pecc_url: Option<String>,
 }
 
 /// Why the station could not start.
@@ -53,6 +56,9 @@ pub enum StationError {
         /// Why.
         source: std::io::Error,
     },
+    /// A `pepws` gun without the power cabinet's URL.
+    #[error("gun {0}: backend pepws needs the power cabinet's URL (pecc_url)")]
+    PeccUrlMissing(u32),
     /// The API would be reachable beyond this machine without a token.
     #[error("the HTTP API listens on {0}, beyond loopback: set an API token")]
     TokenRequired(SocketAddr),
@@ -88,17 +94,29 @@ pub fn spawn_guns(specs: &[GunSpec]) -> Result<Vec<GunHandle>, StationError> {
             max_power: spec.max_power,
             max_voltage: spec.max_voltage,
         };
-        let hardware = hal::create(&spec.backend, &settings, now).map_err(|source| {
-            StationError::Hardware {
-                gun: spec.gun,
-                source,
-            }
-        })?;
-        let machine = Gun::new(GunConfig::new(
-            spec.max_voltage,
-            spec.max_current,
-            spec.max_power,
-        ));
+        let error = |source| StationError::Hardware {
+            gun: spec.gun,
+            source,
+        };
+        let hardware: Box<dyn hal::GunHardware> = if spec.backend.eq_ignore_ascii_case("pepws") {
+            let url = spec
+                .pecc_url
+                .clone()
+                .ok_or(StationError::PeccUrlMissing(spec.gun))?;
+            // The dispenser's own devices (pilot, lock) are simulated; power comes from the cabinet.
+            let local = hal::create("sim", &settings, now).map_err(error)?;
+            Box::new(hal::pepws::PepwsGun::new(
+                settings.clone(),
+                local,
+                pepws_link::spawn(url),
+                now,
+            ))
+        } else {
+            hal::create(&spec.backend, &settings, now).map_err(error)?
+        };
+        let mut config = GunConfig::new(spec.max_voltage, spec.max_current, spec.max_power);
+        config.delegated_cable_check = hardware.delegated_cable_check();
+        let machine = Gun::new(config);
         guns.push(gun::spawn(spec.gun, spec.label.clone(), machine, hardware));
     }
     Ok(guns)

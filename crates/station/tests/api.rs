@@ -21,6 +21,7 @@ fn spec(n: u32) -> GunSpec {
         max_voltage: hal::Volts(1000.0),
         max_current: hal::Amps(200.0),
         max_power: hal::Watts(150_000.0),
+        pecc_url: None,
     }
 }
 

@@ -266,6 +266,22 @@ fn gun(
             name: name.clone(),
         })?;
 
+    let pecc_url = match (backend.eq_ignore_ascii_case("pepws"), file.pecc_url) {
+        (true, Some(url)) if url.starts_with("ws://") => Some(url),
+        (true, Some(url)) => {
+            return Err(ConfigError::invalid(
+                key("peccUrl"),
+                format!("must be a ws:// URL (got {url:?})"),
+            ));
+        }
+        (true, None) => {
+            return Err(ConfigError::invalid(
+                key("peccUrl"),
+                "backend pepws needs the power cabinet's URL".to_string(),
+            ));
+        }
+        (false, _) => None,
+    };
     let max_current = match file.max_current_a {
         Some(amps) => Amps(positive(&key("maxCurrentA"), amps)?),
         None => DEFAULT_MAX_CURRENT,
@@ -357,6 +373,7 @@ fn gun(
         plc_id,
         label: file.label.unwrap_or_default(),
         backend: (*backend).to_owned(),
+        pecc_url,
         max_current,
         max_power,
         max_voltage,

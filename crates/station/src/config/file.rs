@@ -109,6 +109,7 @@ pub(super) struct FileConnector {
     pub meter_source: Option<String>,
     pub meter_scale: Option<f64>,
     pub meter_offset_wh: Option<f64>,
+    pub pecc_url: Option<String>,
 }
 
 /// `security`.

@@ -230,6 +230,7 @@ fn defaults() {
                 plc_id: 0,
                 label: String::new(),
                 backend: "sim".into(),
+                pecc_url: None,
                 max_current: Amps(200.0),
                 max_power: Watts(100_000.0),
                 max_voltage: Volts(1000.0),
@@ -648,5 +649,33 @@ fn every_ignored_key_is_documented() {
             documentation.contains(&format!("`{key}`")),
             "{key} is missing from the module documentation"
         );
+    }
+}
+
+#[test]
+fn a_pepws_gun_needs_the_power_cabinets_url() {
+    let config = json(
+        r#"{"connectors": [{"id": 1, "hal": "pepws", "peccUrl": "ws://127.0.0.1:8765/GUN1"},
+                           {"id": 2, "hal": "sim", "peccUrl": "ws://ignored/GUN2"}]}"#,
+    )
+    .expect("valid");
+    assert_eq!(config.guns[0].backend, "pepws");
+    assert_eq!(
+        config.guns[0].pecc_url.as_deref(),
+        Some("ws://127.0.0.1:8765/GUN1")
+    );
+    assert_eq!(config.guns[1].pecc_url, None, "only pepws guns use it");
+    for (text, message) in [
+        (
+            r#"{"connectors": [{"id": 1, "hal": "pepws"}]}"#,
+            "connectors[0].peccUrl: backend pepws needs the power cabinet's URL",
+        ),
+        (
+            r#"{"connectors": [{"id": 1, "hal": "pepws", "peccUrl": "http://x/GUN1"}]}"#,
+            r#"connectors[0].peccUrl: must be a ws:// URL (got "http://x/GUN1")"#,
+        ),
+    ] {
+        let error = json(text).expect_err(text);
+        assert_eq!(error.to_string(), message, "{text}");
     }
 }
