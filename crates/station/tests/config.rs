@@ -60,7 +60,22 @@ fn every_shipped_charger_example_loads() {
     loaded.sort();
     assert_eq!(
         loaded,
-        ["charger-ocpp.json", "charger-sim.toml", "charger.json"]
+        [
+            "charger-ocpp.json",
+            "charger-pepws.toml",
+            "charger-sim.toml",
+            "charger.json"
+        ]
+    );
+}
+
+#[test]
+fn the_split_example_takes_its_power_from_a_cabinet() {
+    let config = StationConfig::from_file(&examples().join("charger-pepws.toml")).expect("example");
+    assert_eq!(config.guns[0].backend, "pepws");
+    assert_eq!(
+        config.guns[0].pecc_url.as_deref(),
+        Some("ws://127.0.0.1:8765/GUN1")
     );
 }
 
