@@ -4,7 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /api/v1/guns` | every gun's diagnostics |
-//! | `GET /api/v1/guns/{n}` | gun `n`'s diagnostics |
+//! | `GET /api/v1/guns/{n}` | gun `n`'s diagnostics: phase, status, demand, modules, the EV's reports, `energyWh` (delivered through the outlet since start) and `sessionEnergyWh` (since the charging procedure began) |
 //! | `GET /api/v1/guns/{n}/parameters` | gun `n`'s parameters (PEP-WS names) |
 //! | `PUT /api/v1/guns/{n}/parameters` | change them: any subset of the fields, aliases accepted; validated and in force at once |
 //! | `GET /api/v1/modules` | the power modules and the gun each feeds |

@@ -2,8 +2,9 @@
 //! else touches the hardware and two commands can never race.
 //!
 //! It ticks every `controlIntervalMs` (power stage first, then each machine with its gun's
-//! readings), takes [`CabinetCommand`]s from the connection tasks and the admin API, applies
-//! the machines' power commands, publishes each gun's [`GunView`] on a watch channel (the
+//! readings, which also adds the outlet's power to the gun's delivered-energy register), takes
+//! [`CabinetCommand`]s from the connection tasks and the admin API, applies the machines' power
+//! commands, publishes each gun's [`GunView`] on a watch channel (the
 //! connections send their status from it), hands PE events to the gun's connection, and logs
 //! notices and periodic diagnostics to `/splitdash`.
 

@@ -1,5 +1,6 @@
 //! The admin REST API: parameters read and changed at runtime (validated, in force at once),
-//! diagnostics, the PECC's own requests to an SECC, and the bearer token.
+//! diagnostics with the delivered energy, the PECC's own requests to an SECC, and the bearer
+//! token.
 
 mod support;
 
@@ -108,6 +109,63 @@ async fn parameters_are_read_and_updated_without_restart() {
     let (code, modules) = http(addr, "GET", "/api/v1/modules", None, None).await;
     assert_eq!(code, 200);
     assert_eq!(modules.as_array().map(Vec::len), Some(12));
+    pecc.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gun_view_reports_the_energy_delivered() {
+    let pecc = start(2, |_| {}).await;
+    let addr = pecc.addr;
+    let (code, view) = http(addr, "GET", "/api/v1/guns/1", None, None).await;
+    assert_eq!(code, 200);
+    assert_eq!(view["energyWh"], 0.0);
+    assert_eq!(view["sessionEnergyWh"], 0.0);
+    let mut diagnostics = pecc.shared.hub.subscribe();
+
+    let mut secc = Secc::connect(&pecc.gun_url(1).expect("gun 1")).await;
+    secc.charge(100.0).await;
+    let (_, before) = http(addr, "GET", "/api/v1/guns/1", None, None).await;
+    let volts = secc.next_status().await["measuredVoltage"]
+        .as_f64()
+        .expect("a voltage");
+    // Read statuses for 36 s of steady charging: about V × 100 A × 0.01 h.
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(36) {
+        secc.next_status().await;
+    }
+    let (code, after) = http(addr, "GET", "/api/v1/guns/1", None, None).await;
+    assert_eq!(code, 200);
+    let delivered = after["energyWh"].as_f64().expect("energyWh")
+        - before["energyWh"].as_f64().expect("energyWh");
+    let expected = volts * 100.0 * 0.01;
+    assert!(
+        (delivered - expected).abs() <= expected * 0.01,
+        "{delivered} Wh delivered, {expected} Wh expected"
+    );
+    assert!(
+        after["sessionEnergyWh"]
+            .as_f64()
+            .is_some_and(|e| e > 0.0 && e <= after["energyWh"].as_f64().unwrap_or(0.0))
+    );
+    let (_, idle) = http(addr, "GET", "/api/v1/guns/2", None, None).await;
+    assert_eq!(idle["energyWh"], 0.0, "per gun");
+
+    // The splitdash diagnostics carry the same register.
+    let found = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        loop {
+            let record = diagnostics.recv().await.expect("records");
+            let record: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+            if record["type"] == "diagnostics" && record["gun"] == 1 {
+                return record;
+            }
+        }
+    })
+    .await
+    .expect("a diagnostics record of gun 1");
+    assert!(
+        found["energyWh"].as_f64().is_some_and(|e| e > 0.0),
+        "{found}"
+    );
     pecc.shutdown().await;
 }
 

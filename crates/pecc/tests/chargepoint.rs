@@ -456,3 +456,50 @@ fn parameter_updates_apply_at_once() {
             .any(|e| e.starts_with("limitVoltageMax lowered"))
     );
 }
+
+#[test]
+fn delivered_energy_follows_the_outlet_power() {
+    let mut b = Bench::new(params());
+    assert_eq!(b.point.view(&b.readings()).energy_wh, 0.0);
+    assert_eq!(b.prepare(400.0), IsolationStatus::Valid);
+    // The cable check charges the cable at ≤ 2 A: a trace of energy, far below 1 Wh.
+    let after_check = b.point.energy().total().value();
+    assert!(after_check < 1.0, "{after_check} Wh");
+    b.target(380.0, 2.0, ChargingState::PreCharge);
+    b.run(Duration::from_secs(1));
+    b.target(400.0, 150.0, ChargingState::Charge);
+    b.until(Duration::from_secs(2), |s| {
+        (s.measured_current - 150.0).abs() < 0.01
+    });
+    // Steady charging for 36 s (a hundredth of an hour): V × 150 A × 0.01 h.
+    let start = b.point.energy().total().value();
+    let volts = b.status().measured_voltage;
+    b.run(Duration::from_secs(36));
+    assert_eq!(b.status().measured_voltage, volts, "steady");
+    let delivered = b.point.energy().total().value() - start;
+    let expected = volts * 150.0 * 0.01;
+    assert!(
+        (delivered - expected).abs() <= expected * 0.001,
+        "{delivered} Wh delivered, {expected} Wh expected"
+    );
+    let view = b.point.view(&b.readings());
+    assert_eq!(view.energy_wh, b.point.energy().total().value());
+    assert!(
+        (view.session_energy_wh - view.energy_wh).abs() < 1e-9,
+        "the first session holds everything"
+    );
+
+    // Standby: the register stops.
+    b.request(Request::Reset);
+    b.until(Duration::from_secs(2), is_standby);
+    let stopped = b.point.energy().total().value();
+    b.run(Duration::from_secs(10));
+    assert_eq!(b.point.energy().total().value(), stopped);
+
+    // A new charging procedure restarts the session register; the total keeps counting.
+    b.contactors(ContactorsStatus::Closed);
+    b.run(Duration::from_millis(200));
+    let view = b.point.view(&b.readings());
+    assert_eq!(view.session_energy_wh, 0.0);
+    assert_eq!(view.energy_wh, stopped);
+}

@@ -37,9 +37,11 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 mod cable_check;
+mod energy;
 mod standby;
 
 pub use cable_check::CableStage;
+pub use energy::EnergyCounter;
 use standby::Transition;
 pub use standby::{Fault, StandbyReason};
 
@@ -185,6 +187,11 @@ pub struct View {
     pub charging_session: ChargingSession,
     /// Power modules feeding the gun.
     pub modules: usize,
+    /// Energy delivered through the outlet since the controller started, Wh (measured outlet
+    /// voltage × current, integrated by the control loop).
+    pub energy_wh: f64,
+    /// Energy delivered since the current (or last) charging procedure began, Wh.
+    pub session_energy_wh: f64,
 }
 
 /// One charge point.
@@ -204,6 +211,7 @@ pub struct ChargePoint {
     session: ChargingSession,
     ev: Option<EvConnection>,
     connected: bool,
+    energy: EnergyCounter,
     commands: Vec<PowerCommand>,
     notices: Vec<Notice>,
 }
@@ -226,6 +234,7 @@ impl ChargePoint {
             session: ChargingSession::default(),
             ev: None,
             connected: false,
+            energy: EnergyCounter::default(),
             commands: Vec::new(),
             notices: Vec::new(),
         }
@@ -402,6 +411,7 @@ impl ChargePoint {
             ),
             ContactorsStatus::Closed => {
                 self.command(PowerCommand::Contactors(true));
+                self.energy.start_session();
                 self.phase = Phase::CableCheck(CableStage::Waiting);
                 self.isolation = IsolationStatus::Invalid;
                 self.notice(Level::Info, false, "contactors closing".into());
@@ -513,8 +523,10 @@ impl ChargePoint {
         }
     }
 
-    /// Advances the machine with the power stage's latest readings.
+    /// Advances the machine with the power stage's latest readings, and adds the outlet's power
+    /// since the previous tick to the energy registers.
     pub fn tick(&mut self, readings: &Readings, now: Instant) {
+        self.energy.sample(readings, now);
         self.check_fault(readings, now);
         self.check_contactors(readings, now);
         self.advance_transition(readings, now);
@@ -597,7 +609,14 @@ impl ChargePoint {
             ev_connection: self.ev.clone(),
             charging_session: self.session,
             modules: readings.modules,
+            energy_wh: self.energy.total().value(),
+            session_energy_wh: self.energy.session().value(),
         }
+    }
+
+    /// The delivered-energy registers.
+    pub fn energy(&self) -> &EnergyCounter {
+        &self.energy
     }
 
     /// The power the gun asks for now.
