@@ -332,6 +332,16 @@ impl Cabinet {
                 request,
                 reply,
             } => {
+                if reply.is_closed() {
+                    // The connection gave up waiting and told the SECC so: acting now would
+                    // do what the SECC was told failed.
+                    self.hub.log(
+                        Level::Warn,
+                        Some(gun),
+                        &format!("{} request withdrawn before it was taken", request.kind()),
+                    );
+                    return;
+                }
                 if !self.is_current(gun, connection) {
                     let _ = reply.send(Reply::Error(
                         proto_pepws::ErrorCategory::Generic,

@@ -1,5 +1,7 @@
 //! One task per SECC connection: it drives the sans-I/O [`PeccConnection`] over the WebSocket,
-//! hands the SECC's requests and infos to the control task, sends the status every 200 ms from
+//! hands the SECC's requests and infos to the control task (a request the control task cannot
+//! take within the 450 ms answer window is withdrawn and answered with `error/internal`, so the
+//! SECC always hears back within its 500 ms), sends the status every 200 ms from
 //! the gun's published view, forwards PE events, sends the PECC's own requests for the admin
 //! API, and reports the end of the connection (closed, failed, silent or replaced) so the gun
 //! goes to standby.
@@ -114,18 +116,36 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, gun: u32, connection: u
                     sequence_number,
                     request,
                 } => {
-                    let answer = cabinet
-                        .ask(|reply| CabinetCommand::Request {
-                            gun,
-                            connection,
-                            request,
-                            reply,
-                        })
-                        .await
-                        .unwrap_or(Reply::Error(
+                    // The SECC waits 500 ms at most: a control task that cannot take the
+                    // request within the answer window gets it withdrawn (it checks before
+                    // acting), and the SECC gets error/internal in time.
+                    let asked = cabinet.ask(|reply| CabinetCommand::Request {
+                        gun,
+                        connection,
+                        request,
+                        reply,
+                    });
+                    let answer = match tokio::time::timeout(config.answer_within, asked).await {
+                        Ok(Some(answer)) => answer,
+                        Ok(None) => Reply::Error(
                             proto_pepws::ErrorCategory::Internal,
                             "the controller is shutting down".into(),
-                        ));
+                        ),
+                        Err(_) => {
+                            hub.log(
+                                Level::Error,
+                                Some(gun),
+                                &format!(
+                                    "request {sequence_number} not taken by the control task within {} ms: error/internal",
+                                    config.answer_within.as_millis()
+                                ),
+                            );
+                            Reply::Error(
+                                proto_pepws::ErrorCategory::Internal,
+                                "the controller could not process the request in time".into(),
+                            )
+                        }
+                    };
                     let answered = match answer {
                         Reply::Response(response) => machine.respond(sequence_number, response),
                         Reply::Error(category, details) => {

@@ -35,7 +35,8 @@ pub async fn connect(url: &str, protocols: &str) -> (Ws, Option<String>) {
             HeaderValue::from_str(protocols).expect("header"),
         );
     }
-    let (ws, response) = tokio_tungstenite::connect_async(request)
+    // Nagle off, as on the server: a small frame is never held back for an acknowledgement.
+    let (ws, response) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .expect("connects");
     let chosen = response
@@ -265,6 +266,7 @@ pub async fn http(
     token: Option<&str>,
 ) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).await.expect("connects");
+    stream.set_nodelay(true).expect("Nagle off");
     let body = body.map(Value::to_string).unwrap_or_default();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -348,4 +350,253 @@ pub async fn view_until(
                 .map(|v| v.borrow().view.clone())
         )
     })
+}
+
+/// A scripted SECC whose socket is read by its own task, so every message is stamped with the
+/// (virtual) time it arrived even while the test is busy elsewhere. Reading also answers the
+/// PECC's Pings, as a live SECC's WebSocket does.
+pub struct Recorder {
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    inbox: tokio::sync::mpsc::UnboundedReceiver<(Instant, Option<Value>)>,
+    reader: tokio::task::JoinHandle<()>,
+    seq: u32,
+    /// Every status received, with its arrival time.
+    pub statuses: Vec<(Instant, Value)>,
+    /// Every event received (the whole message), with its arrival time.
+    pub events: Vec<(Instant, Value)>,
+    /// Whether the connection ended.
+    pub closed: bool,
+}
+
+impl Recorder {
+    /// Connects offering `pep1.5`.
+    pub async fn connect(url: &str) -> Self {
+        let (ws, chosen) = connect(url, "pep1.5").await;
+        assert_eq!(chosen.as_deref(), Some("pep1.5"));
+        Self::over(ws)
+    }
+
+    /// Records what arrives on `ws`.
+    pub fn over(ws: Ws) -> Self {
+        let (sink, mut stream) = ws.split();
+        let (post, inbox) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let value: Value =
+                            serde_json::from_str(text.as_str()).expect("the PECC sends JSON");
+                        if post.send((Instant::now(), Some(value))).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        let _ = post.send((Instant::now(), None));
+                        return;
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+        });
+        Self {
+            sink,
+            inbox,
+            reader,
+            seq: 0,
+            statuses: Vec::new(),
+            events: Vec::new(),
+            closed: false,
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.sink.send(Message::text(text)).await.expect("sent");
+    }
+
+    pub async fn send_message(&mut self, message: Message) {
+        self.sink.send(message).await.expect("sent");
+    }
+
+    pub async fn send(&mut self, message: &Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// The next message that is neither a status nor an event, with its arrival time; statuses
+    /// and events are recorded on the way. `None` once the connection ended.
+    pub async fn next_timed(&mut self) -> Option<(Instant, Value)> {
+        loop {
+            let Some((at, message)) = self.inbox.recv().await else {
+                self.closed = true;
+                return None;
+            };
+            let Some(value) = message else {
+                self.closed = true;
+                return None;
+            };
+            if value["type"] == "info" && value["kind"] == "status" {
+                self.statuses.push((at, value["payload"].clone()));
+            } else if value["type"] == "info" && value["kind"] == "event" {
+                self.events.push((at, value));
+            } else {
+                return Some((at, value));
+            }
+        }
+    }
+
+    /// The next message that is neither a status nor an event.
+    pub async fn next(&mut self) -> Option<Value> {
+        self.next_timed().await.map(|(_, v)| v)
+    }
+
+    /// Takes in everything that has arrived so far without waiting; returns the other
+    /// messages among it.
+    pub fn drain(&mut self) -> Vec<Value> {
+        let mut others = Vec::new();
+        while let Ok((at, message)) = self.inbox.try_recv() {
+            match message {
+                None => self.closed = true,
+                Some(value) if value["type"] == "info" && value["kind"] == "status" => {
+                    self.statuses.push((at, value["payload"].clone()));
+                }
+                Some(value) if value["type"] == "info" && value["kind"] == "event" => {
+                    self.events.push((at, value));
+                }
+                Some(value) => others.push(value),
+            }
+        }
+        others
+    }
+
+    /// The next status to arrive.
+    pub async fn next_status(&mut self) -> Value {
+        let before = self.statuses.len();
+        while self.statuses.len() == before {
+            let (at, message) = self.inbox.recv().await.expect("the reader runs");
+            let value = message.expect("connection ended while waiting for a status");
+            if value["type"] == "info" && value["kind"] == "status" {
+                self.statuses.push((at, value["payload"].clone()));
+            } else if value["type"] == "info" && value["kind"] == "event" {
+                self.events.push((at, value));
+            }
+        }
+        self.statuses[before].1.clone()
+    }
+
+    /// Reads statuses until one satisfies `done`, at most `limit` of (virtual) time.
+    pub async fn status_until(&mut self, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let status = self.next_status().await;
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                start.elapsed() <= limit,
+                "not within {limit:?}; last status {status}"
+            );
+        }
+    }
+
+    /// Sends a request numbered on from the last and returns its reply with how long it took.
+    pub async fn request_timed(&mut self, kind: &str, payload: Value) -> (Value, Duration) {
+        self.seq += 1;
+        let seq = self.seq;
+        let sent = Instant::now();
+        self.send(
+            &json!({"type": "request", "kind": kind, "sequenceNumber": seq, "payload": payload}),
+        )
+        .await;
+        let (at, reply) = self
+            .next_timed()
+            .await
+            .expect("a reply before the connection ends");
+        assert_eq!(
+            reply["sequenceNumber"], seq,
+            "replies come in order: {reply}"
+        );
+        (reply, at - sent)
+    }
+
+    /// Sends a request and returns its reply (response or error).
+    pub async fn request(&mut self, kind: &str, payload: Value) -> Value {
+        self.request_timed(kind, payload).await.0
+    }
+
+    pub async fn info(&mut self, kind: &str, payload: Value) {
+        self.send(&json!({"type": "info", "kind": kind, "payload": payload}))
+            .await;
+    }
+
+    pub async fn target(&mut self, voltage: f64, current: f64, state: &str) -> Value {
+        self.request(
+            "targetValues",
+            json!({"targetVoltage": voltage, "targetCurrent": current,
+                   "batteryStateOfCharge": 50, "chargingState": state}),
+        )
+        .await
+    }
+
+    /// Configuration, contactors closed, cable check passed, pre-charge at 380 V and charge at
+    /// `current` A: the gun ends up charging.
+    pub async fn charge(&mut self, current: f64) {
+        assert_eq!(
+            self.request("configuration", json!({})).await["type"],
+            "response"
+        );
+        assert_eq!(
+            self.request("contactorsStatus", json!({"contactorsStatus": "closed"}))
+                .await["type"],
+            "response"
+        );
+        self.status_until(Duration::from_secs(1), |s| {
+            s["contactorsStatus"] == "closed"
+        })
+        .await;
+        assert_eq!(
+            self.request("cableCheck", json!({"voltage": 400})).await["type"],
+            "response"
+        );
+        let status = self
+            .status_until(Duration::from_secs(37), |s| {
+                s["isolationStatus"] != "invalid"
+            })
+            .await;
+        assert_eq!(status["isolationStatus"], "valid");
+        assert_eq!(
+            self.target(380.0, 2.0, "preCharge").await["type"],
+            "response"
+        );
+        self.status_until(Duration::from_secs(4), |s| {
+            (s["measuredVoltage"].as_f64().unwrap_or(0.0) - 380.0).abs() <= 10.0
+        })
+        .await;
+        assert_eq!(
+            self.target(400.0, current, "charge").await["type"],
+            "response"
+        );
+        self.status_until(Duration::from_secs(3), |s| {
+            (s["measuredCurrent"].as_f64().unwrap_or(0.0) - current).abs() < 1.0
+        })
+        .await;
+    }
+
+    /// The gaps between consecutive statuses.
+    pub fn status_gaps(&self) -> Vec<Duration> {
+        self.statuses.windows(2).map(|w| w[1].0 - w[0].0).collect()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// The error category, kind and number of a reply, for comparisons.
+pub fn error_of(reply: &Value) -> (Option<&str>, Option<&str>, Option<u64>) {
+    (
+        reply["payload"]["errorCategory"].as_str(),
+        reply["kind"].as_str(),
+        reply["sequenceNumber"].as_u64(),
+    )
 }
