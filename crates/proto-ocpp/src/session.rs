@@ -15,6 +15,11 @@
 //!   specification assigns when it is invalid, before the application sees it;
 //! - a CALL whose id repeats one still being processed is dropped; one repeating an id answered
 //!   recently gets the same answer again, so a retried message is never processed twice.
+//!
+//! A central system keeps one session per connected station, so an idle session is kept small:
+//! queued events are boxed (a 2.1 request enum is about 2 KB), every queue and table gives its
+//! buffer back when it runs empty, and each remembered answer is one allocation holding the id
+//! and the frame, found by a scan of the few kept.
 
 use crate::codec::{self, Decoded};
 use crate::error::{ErrorCode, FailureKind};
@@ -62,7 +67,8 @@ pub struct Config {
     /// Prefix of our message ids; give each connection a different one (e.g. random) so ids stay
     /// unique across reconnections.
     pub id_prefix: String,
-    /// How many answered CALL ids of the peer to remember for duplicate detection.
+    /// How many answered CALL ids of the peer to remember, with their answers, for duplicate
+    /// detection. Each costs the answer's length in memory for as long as the connection lasts.
     pub remember_answered: usize,
 }
 
@@ -215,6 +221,39 @@ struct InFlight<A> {
     deadline: Instant,
 }
 
+/// An answered CALL of the peer: its id followed by the frame sent, in one allocation.
+struct Answered {
+    id_len: usize,
+    joined: Box<str>,
+}
+
+impl Answered {
+    fn new(id: &str, text: &str) -> Self {
+        let mut joined = String::with_capacity(id.len() + text.len());
+        joined.push_str(id);
+        joined.push_str(text);
+        Self {
+            id_len: id.len(),
+            joined: joined.into_boxed_str(),
+        }
+    }
+
+    fn id(&self) -> &str {
+        self.joined.get(..self.id_len).unwrap_or_default()
+    }
+
+    fn text(&self) -> &str {
+        self.joined.get(self.id_len..).unwrap_or_default()
+    }
+}
+
+/// Gives a drained queue's buffer back, so an idle session holds none.
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() {
+        queue.shrink_to_fit();
+    }
+}
+
 /// One end of an OCPP-J connection speaking dialect `D`.
 pub struct Session<D: Dialect> {
     config: Config,
@@ -223,11 +262,10 @@ pub struct Session<D: Dialect> {
     in_flight: HashMap<String, InFlight<D::Action>>,
     /// CALLs of the peer not answered yet, with their action.
     pending: HashMap<String, D::Action>,
-    /// Recently answered CALL ids of the peer with the answer sent, and their order of answering.
-    answered: HashMap<String, String>,
-    answered_order: VecDeque<String>,
+    /// Recently answered CALLs of the peer, oldest first, at most `remember_answered`.
+    answered: VecDeque<Answered>,
     transmit: VecDeque<String>,
-    events: VecDeque<Event<D>>,
+    events: VecDeque<Box<Event<D>>>,
     stats: Stats,
 }
 
@@ -254,8 +292,7 @@ impl<D: Dialect> Session<D> {
             queue: VecDeque::new(),
             in_flight: HashMap::new(),
             pending: HashMap::new(),
-            answered: HashMap::new(),
-            answered_order: VecDeque::new(),
+            answered: VecDeque::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -342,7 +379,7 @@ impl<D: Dialect> Session<D> {
         }
         let text = frame::encode_call_result(id, &response)
             .map_err(|e| SessionError::Encode(e.to_string()))?;
-        self.pending.remove(id);
+        self.take_pending(id);
         self.finish_answer(id, text);
         Ok(())
     }
@@ -355,7 +392,7 @@ impl<D: Dialect> Session<D> {
         description: &str,
         details: Map<String, Value>,
     ) -> Result<(), SessionError> {
-        if self.pending.remove(id).is_none() {
+        if self.take_pending(id).is_none() {
             return Err(SessionError::NotPending(id.to_string()));
         }
         let text = frame::encode_call_error(D::VERSION, id, code, description, details);
@@ -373,12 +410,16 @@ impl<D: Dialect> Session<D> {
 
     /// The next frame to send, if any.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.transmit.pop_front()
+        let text = self.transmit.pop_front();
+        release_if_empty(&mut self.transmit);
+        text
     }
 
     /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<Event<D>> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        release_if_empty(&mut self.events);
+        event.map(|event| *event)
     }
 
     /// When [`Session::handle_timeout`] must next be called, if a CALL of ours is outstanding.
@@ -399,7 +440,7 @@ impl<D: Dialect> Session<D> {
             self.in_flight.remove(&id);
             self.stats.timeouts += 1;
             tracing::warn!(%id, %action, "CALL timed out");
-            self.events.push_back(Event::Failed {
+            self.push_event(Event::Failed {
                 id,
                 action,
                 failure: CallFailure::Timeout,
@@ -412,6 +453,27 @@ impl<D: Dialect> Session<D> {
         let id = format!("{}{}", self.config.id_prefix, self.next_id);
         self.next_id += 1;
         id
+    }
+
+    fn push_event(&mut self, event: Event<D>) {
+        self.events.push_back(Box::new(event));
+    }
+
+    /// Removes the peer's CALL `id` from the unanswered ones.
+    fn take_pending(&mut self, id: &str) -> Option<D::Action> {
+        let action = self.pending.remove(id);
+        if self.pending.is_empty() {
+            self.pending.shrink_to_fit();
+        }
+        action
+    }
+
+    /// Gives back the buffers of the tables and queues that ran empty.
+    fn release_tables(&mut self) {
+        if self.in_flight.is_empty() {
+            self.in_flight.shrink_to_fit();
+        }
+        release_if_empty(&mut self.queue);
     }
 
     /// Moves queued CALLs into free slots.
@@ -430,21 +492,27 @@ impl<D: Dialect> Session<D> {
             self.transmit.push_back(out.text);
             self.stats.calls_sent += 1;
         }
+        self.release_tables();
     }
 
     fn finish_answer(&mut self, id: &str, text: String) {
         self.stats.calls_answered += 1;
-        self.transmit.push_back(text.clone());
-        if self.config.remember_answered == 0 {
-            return;
+        if self.config.remember_answered > 0 {
+            if self.answered.len() >= self.config.remember_answered {
+                self.answered.pop_front();
+            }
+            self.answered.push_back(Answered::new(id, &text));
         }
-        if self.answered_order.len() >= self.config.remember_answered
-            && let Some(oldest) = self.answered_order.pop_front()
-        {
-            self.answered.remove(&oldest);
-        }
-        self.answered_order.push_back(id.to_string());
-        self.answered.insert(id.to_string(), text);
+        self.transmit.push_back(text);
+    }
+
+    /// The answer sent to the peer's CALL `id`, if it is among those remembered.
+    fn answer_to(&self, id: &str) -> Option<&str> {
+        self.answered
+            .iter()
+            .rev()
+            .find(|answered| answered.id() == id)
+            .map(Answered::text)
     }
 
     fn reject_frame(&mut self, error: FrameError) {
@@ -453,7 +521,7 @@ impl<D: Dialect> Session<D> {
         if error.wants_reply() {
             self.transmit.push_back(error.to_call_error(D::VERSION));
         }
-        self.events.push_back(Event::Rejected {
+        self.push_event(Event::Rejected {
             id: error.id,
             kind: error.kind,
             reason: error.reason,
@@ -474,7 +542,7 @@ impl<D: Dialect> Session<D> {
             &violation.reason,
             details,
         ));
-        self.events.push_back(Event::Rejected {
+        self.push_event(Event::Rejected {
             id: Some(id),
             kind: violation.kind,
             reason: violation.reason,
@@ -500,7 +568,7 @@ impl<D: Dialect> Session<D> {
             }
             Frame::CallError(error) => {
                 if let Some(action) = self.take_in_flight(&error.id, now) {
-                    self.events.push_back(Event::Failed {
+                    self.push_event(Event::Failed {
                         id: error.id.clone(),
                         action,
                         failure: CallFailure::CallError {
@@ -512,7 +580,7 @@ impl<D: Dialect> Session<D> {
             }
             Frame::CallResultError(error) => {
                 tracing::warn!(id = %error.id, code = %error.code, "peer rejected our CALLRESULT");
-                self.events.push_back(Event::ResponseRejected(error));
+                self.push_event(Event::ResponseRejected(error));
             }
         }
     }
@@ -523,10 +591,11 @@ impl<D: Dialect> Session<D> {
             tracing::warn!(%id, action, "duplicate CALL while the first is processed; dropped");
             return;
         }
-        if let Some(text) = self.answered.get(&id) {
+        if let Some(text) = self.answer_to(&id) {
+            let text = text.to_string();
             self.stats.duplicates += 1;
             tracing::info!(%id, action, "repeated CALL; sending the same answer again");
-            self.transmit.push_back(text.clone());
+            self.transmit.push_back(text);
             return;
         }
         let Some(known) = D::action(action) else {
@@ -551,7 +620,7 @@ impl<D: Dialect> Session<D> {
                 violations,
             }) => {
                 self.pending.insert(id.clone(), known);
-                self.events.push_back(Event::Call {
+                self.push_event(Event::Call {
                     id,
                     request: message,
                     violations,
@@ -576,7 +645,7 @@ impl<D: Dialect> Session<D> {
             Ok(Decoded {
                 message,
                 violations,
-            }) => self.events.push_back(Event::Send {
+            }) => self.push_event(Event::Send {
                 id,
                 request: message,
                 violations,
@@ -584,7 +653,7 @@ impl<D: Dialect> Session<D> {
             Err(violation) => {
                 self.stats.rejected += 1;
                 tracing::warn!(%id, %violation, "refused SEND");
-                self.events.push_back(Event::Rejected {
+                self.push_event(Event::Rejected {
                     id: Some(id),
                     kind: violation.kind,
                     reason: violation.reason,
@@ -613,7 +682,7 @@ impl<D: Dialect> Session<D> {
             Ok(Decoded {
                 message,
                 violations,
-            }) => self.events.push_back(Event::Response {
+            }) => self.push_event(Event::Response {
                 id,
                 response: message,
                 violations,
@@ -629,7 +698,7 @@ impl<D: Dialect> Session<D> {
                     });
                     self.transmit.push_back(error.encode());
                 }
-                self.events.push_back(Event::Failed {
+                self.push_event(Event::Failed {
                     id,
                     action,
                     failure: CallFailure::InvalidResponse(violation),

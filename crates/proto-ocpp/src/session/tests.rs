@@ -373,3 +373,80 @@ fn tolerant_mode_surfaces_violations_with_the_call() {
     assert_eq!(violations.len(), 2);
     assert!(sent(&mut ms).is_empty());
 }
+
+#[test]
+fn only_the_last_answers_are_remembered() {
+    let now = t0();
+    let mut config = Config::new(Role::CentralSystem);
+    config.remember_answered = 2;
+    let mut ms = Session::<v16::V16>::new(config);
+    let mut answers = Vec::new();
+    for id in ["m1", "m2", "m3"] {
+        ms.handle_text(&format!(r#"[2,"{id}","Heartbeat",{{}}]"#), now);
+        assert_eq!(events(&mut ms).len(), 1);
+        ms.respond(id, heartbeat_response()).expect("pending");
+        answers.push(sent(&mut ms));
+    }
+
+    ms.handle_text(r#"[2,"m3","Heartbeat",{}]"#, now);
+    assert!(events(&mut ms).is_empty());
+    assert_eq!(sent(&mut ms), answers[2]);
+    ms.handle_text(r#"[2,"m2","Heartbeat",{}]"#, now);
+    assert_eq!(sent(&mut ms), answers[1]);
+
+    ms.handle_text(r#"[2,"m1","Heartbeat",{}]"#, now);
+    assert_eq!(
+        events(&mut ms).len(),
+        1,
+        "the oldest answer is forgotten, so its CALL is processed again"
+    );
+    assert_eq!(ms.stats().duplicates, 2);
+}
+
+#[test]
+fn nothing_is_remembered_when_told_so() {
+    let now = t0();
+    let mut config = Config::new(Role::CentralSystem);
+    config.remember_answered = 0;
+    let mut ms = Session::<v16::V16>::new(config);
+    ms.handle_text(r#"[2,"m1","Heartbeat",{}]"#, now);
+    assert_eq!(events(&mut ms).len(), 1);
+    ms.respond("m1", heartbeat_response()).expect("pending");
+    assert_eq!(sent(&mut ms).len(), 1);
+    ms.handle_text(r#"[2,"m1","Heartbeat",{}]"#, now);
+    assert_eq!(events(&mut ms).len(), 1);
+    assert!(ms.answered.is_empty());
+}
+
+#[test]
+fn an_idle_session_holds_no_buffers() {
+    let now = t0();
+    let mut cs = station::<v21::V21>();
+    let mut ms = csms::<v21::V21>();
+    for _ in 0..3 {
+        cs.call(v21::HeartbeatRequest::new(), now).expect("queued");
+    }
+    for _ in 0..3 {
+        deliver(&mut cs, &mut ms, now);
+        for event in events(&mut ms) {
+            let Event::Call { id, .. } = event else {
+                panic!("expected a CALL")
+            };
+            let answer =
+                v21::HeartbeatResponse::new("2026-11-21T07:00:00.000Z".parse().expect("valid"));
+            ms.respond(&id, answer).expect("pending");
+        }
+        deliver(&mut ms, &mut cs, now);
+        assert_eq!(events(&mut cs).len(), 1);
+    }
+    assert_eq!(cs.stats().calls_sent, 3);
+    assert_eq!(ms.stats().calls_answered, 3);
+    for session in [&cs, &ms] {
+        assert_eq!(session.events.capacity(), 0);
+        assert_eq!(session.transmit.capacity(), 0);
+        assert_eq!(session.queue.capacity(), 0);
+        assert_eq!(session.in_flight.capacity(), 0);
+        assert_eq!(session.pending.capacity(), 0);
+    }
+    assert_eq!(ms.answered.len(), 3, "the answers are kept for repeats");
+}
