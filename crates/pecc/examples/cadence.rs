@@ -29,6 +29,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const PERIOD: Duration = Duration::from_millis(200);
 
+/// The monitoring client that never reads.
+type Monitor = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
 /// What a status must show before a session step is sent.
 type Precondition = Box<dyn Fn(&Value) -> bool + Send>;
 
@@ -91,18 +94,21 @@ fn main() -> Result<(), String> {
     let result = clients
         .join()
         .map_err(|_| "the client thread panicked".to_string())?;
+    // Counted before the monitoring client leaves: was it served (and clogged) to the end?
     let subscribers = running.shared.hub.subscribers();
+    let (gaps, stalled) = result?;
+    drop(stalled);
     server.block_on(running.shutdown());
-    let gaps = result?;
     report(&options, &gaps, subscribers).map_err(|e| e.to_string())
 }
 
-/// Runs the clients; returns every gun's status gaps during the measurement.
+/// Runs the clients; returns every gun's status gaps during the measurement, and the monitoring
+/// client, still connected.
 async fn drive(
     addr: SocketAddr,
     urls: Vec<String>,
     options: Options,
-) -> Result<Vec<Vec<Duration>>, String> {
+) -> Result<(Vec<Vec<Duration>>, Monitor), String> {
     let stalled = stalled_monitor(addr).await?;
     let (ready, mut charging) = mpsc::unbounded_channel();
     let (go, start) = tokio::sync::watch::channel(None::<Instant>);
@@ -134,12 +140,11 @@ async fn drive(
     for session in sessions {
         gaps.push(session.await.map_err(|e| e.to_string())??);
     }
-    drop(stalled);
-    Ok(gaps)
+    Ok((gaps, stalled))
 }
 
 /// A `/splitdash` client with a tiny receive window that never reads.
-async fn stalled_monitor(addr: SocketAddr) -> Result<impl Sized, String> {
+async fn stalled_monitor(addr: SocketAddr) -> Result<Monitor, String> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket
         .set_recv_buffer_size(2048)

@@ -3,10 +3,10 @@
 //!
 //! It ticks every `controlIntervalMs` (power stage first, then each machine with its gun's
 //! readings, which also adds the outlet's power to the gun's delivered-energy register), takes
-//! [`CabinetCommand`]s from the connection tasks and the admin API, applies the machines' power
-//! commands, publishes each gun's [`GunView`] on a watch channel (the
-//! connections send their status from it), hands PE events to the gun's connection, and logs
-//! notices and periodic diagnostics to `/splitdash`.
+//! [`CabinetCommand`]s from the connection tasks and the admin API (a request whose connection
+//! stopped waiting is dropped untouched), applies the machines' power commands, publishes each
+//! gun's [`GunView`] on a watch channel (the connections send their status from it), hands PE
+//! events to the gun's connection, and logs notices and periodic diagnostics to `/splitdash`.
 
 use crate::chargepoint::{ChargePoint, Level, Notice, Reply, Settings, StandbyReason, View};
 use crate::datamodel::{DataModel, DataModelError, GunParameters};

@@ -1,10 +1,10 @@
 //! One task per SECC connection: it drives the sans-I/O [`PeccConnection`] over the WebSocket,
 //! hands the SECC's requests and infos to the control task (a request the control task cannot
 //! take within the 450 ms answer window is withdrawn and answered with `error/internal`, so the
-//! SECC always hears back within its 500 ms), sends the status every 200 ms from
-//! the gun's published view, forwards PE events, sends the PECC's own requests for the admin
-//! API, and reports the end of the connection (closed, failed, silent or replaced) so the gun
-//! goes to standby.
+//! SECC always hears back within its 500 ms), sends the status every 200 ms from the gun's
+//! published view, forwards PE events, sends the PECC's own requests for the admin API, and
+//! reports the end of the connection (closed, failed, silent or replaced) so the gun goes to
+//! standby.
 
 use crate::Shared;
 use crate::cabinet::CabinetCommand;

@@ -48,6 +48,7 @@ async fn a_slow_client_is_dropped_and_nobody_else_notices() {
     let socket = TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(2048).expect("buffer size");
     let stream = socket.connect(pecc.addr).await.expect("connects");
+    stream.set_nodelay(true).expect("Nagle off");
     let (mut slow, _) = tokio_tungstenite::client_async(url.as_str(), stream)
         .await
         .expect("handshake");
