@@ -3,6 +3,7 @@
 //! `{"status":"error","message":…}` with a 4xx or 5xx status.
 
 use crate::connection::{CallOutcome, Command};
+use crate::registry::PostError;
 use crate::store::{TokenRecord, TransactionRecord, TxState};
 use crate::{Ctx, now_ms};
 use axum::body::Bytes;
@@ -271,11 +272,20 @@ pub async fn call_station(
         payload,
         reply,
     };
-    if handle.commands.send(Box::new(command)).await.is_err() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("station {station:?} is offline"),
-        ));
+    match handle.mailbox.post(command) {
+        Ok(()) => {}
+        Err(PostError::Full) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("too many commands are waiting for station {station:?}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("station {station:?} is offline"),
+            ));
+        }
     }
     // The connection enforces the call timeout; this bound only guards against a stuck task.
     let bound = ctx.config.call_timeout + std::time::Duration::from_secs(5);

@@ -3,23 +3,27 @@
 //! routes their answers back, and pings the station to detect half-open sockets.
 
 use crate::handlers::Handles;
-use crate::registry::StationHandle;
+use crate::registry::{Mailbox, StationHandle};
 use crate::{Ctx, now_ms, telemetry};
 use axum::extract::ws::{Message, WebSocket};
-use proto_ocpp::codec;
+use futures_util::future::Either;
 use proto_ocpp::session::{CallFailure, Config, Event, Role, Session};
 use proto_ocpp::validate::Mode;
+use proto_ocpp::{OcppVersion, codec, v16, v21, v201};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 /// How many answered CALLs of the station are kept to answer a repeated id again. A station
-/// repeats a CALL only when its answer did not arrive, and it has one CALL in flight at a time, so
-/// the last few suffice; each kept answer costs memory on every connection.
-const REMEMBER_ANSWERED: usize = 8;
+/// repeats a CALL only when its answer did not arrive, and it has one CALL in flight at a time,
+/// so the last few suffice; each kept answer costs its length on every connection. Beyond them,
+/// the store absorbs a repeated transaction message by itself (a retried start returns the same
+/// transaction, a repeated stop or meter sample changes nothing).
+const REMEMBER_ANSWERED: usize = 4;
 
 /// A request to a connection task.
 #[derive(Debug)]
@@ -33,8 +37,6 @@ pub enum Command {
         /// Where the outcome goes.
         reply: oneshot::Sender<CallOutcome>,
     },
-    /// A newer connection of the same station took over; close this one.
-    Replaced,
 }
 
 /// What became of an operator's CALL.
@@ -62,78 +64,145 @@ pub enum CallOutcome {
 }
 
 /// Serves one station connection speaking dialect `D` until either side closes it.
-pub async fn serve<D: Handles>(socket: WebSocket, ctx: Arc<Ctx>, station: String) {
+///
+/// The connection's state goes to the heap in one block before the task's future is made, so
+/// the future holds a pointer and what it awaits, and nothing is copied into each layer of
+/// futures (an `async fn` keeps its arguments beside everything moved out of them).
+pub fn serve<D: Handles>(
+    socket: WebSocket,
+    ctx: Arc<Ctx>,
+    station: String,
+) -> impl Future<Output = ()> + Send + 'static {
     let connection = ctx.registry.next_connection();
     let span = tracing::info_span!("station", id = %station, version = %D::VERSION, connection);
-    run::<D>(socket, ctx, station, connection)
-        .instrument(span)
-        .await;
+    let link = Box::new(Link::<D>::new(socket, ctx, station.into(), connection));
+    run(link).instrument(span)
 }
 
-async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, connection: u64) {
-    let (commands, mut inbox) = mpsc::channel(64);
-    let handle = StationHandle {
-        connection,
-        version: D::VERSION,
-        commands,
-    };
-    if let Some(old) = ctx.registry.insert(&station, handle) {
-        tracing::info!(
-            replaced = old.connection,
-            "station reconnected; closing its old connection"
-        );
-        let _ = old.commands.try_send(Box::new(Command::Replaced));
+/// [`serve`] for the version negotiated at the upgrade.
+pub fn serve_version(
+    version: OcppVersion,
+    socket: WebSocket,
+    ctx: Arc<Ctx>,
+    station: String,
+) -> impl Future<Output = ()> + Send + 'static {
+    match version {
+        OcppVersion::V16 => Either::Left(serve::<v16::V16>(socket, ctx, station)),
+        OcppVersion::V201 => Either::Right(Either::Left(serve::<v201::V201>(socket, ctx, station))),
+        OcppVersion::V21 => Either::Right(Either::Right(serve::<v21::V21>(socket, ctx, station))),
     }
-    tracing::info!("station connected");
-    telemetry::station_connected(D::VERSION.label(), 1.0);
-    if let Err(e) = ctx.store.touch(&station, D::VERSION, now_ms()).await {
-        tracing::error!(error = %e, "cannot record the connection");
+}
+
+/// Everything a connection task keeps between messages.
+struct Link<D: Handles> {
+    socket: WebSocket,
+    session: Session<D>,
+    ctx: Arc<Ctx>,
+    station: Arc<str>,
+    connection: u64,
+    mailbox: Arc<Mailbox>,
+    /// Operators' CALLs awaiting the station's answer, by message id.
+    waiting: HashMap<String, oneshot::Sender<CallOutcome>>,
+    next_ping: Instant,
+    awaiting_pong: bool,
+}
+
+impl<D: Handles> Link<D> {
+    fn new(socket: WebSocket, ctx: Arc<Ctx>, station: Arc<str>, connection: u64) -> Self {
+        let mut config = Config::new(Role::CentralSystem);
+        config.call_timeout = ctx.config.call_timeout;
+        config.id_prefix = format!("{:08x}-", rand::random::<u32>());
+        config.remember_answered = REMEMBER_ANSWERED;
+        let next_ping = Instant::now() + ctx.config.ping_interval;
+        Self {
+            socket,
+            session: Session::new(config),
+            ctx,
+            station,
+            connection,
+            mailbox: Arc::default(),
+            waiting: HashMap::new(),
+            next_ping,
+            awaiting_pong: false,
+        }
     }
 
-    let mut config = Config::new(Role::CentralSystem);
-    config.call_timeout = ctx.config.call_timeout;
-    config.id_prefix = format!("{:08x}-", rand::random::<u32>());
-    config.remember_answered = REMEMBER_ANSWERED;
-    let mut session = Session::<D>::new(config);
-    let mut waiting: HashMap<String, oneshot::Sender<CallOutcome>> = HashMap::new();
-    let ping_interval = ctx.config.ping_interval;
-    let mut next_ping = Instant::now() + ping_interval;
-    let mut awaiting_pong = false;
+    /// Enters the station in the registry, closing the connection it replaces.
+    fn register(&self) {
+        let handle = StationHandle {
+            connection: self.connection,
+            version: D::VERSION,
+            mailbox: self.mailbox.clone(),
+        };
+        if let Some(old) = self.ctx.registry.insert(self.station.clone(), handle) {
+            tracing::info!(
+                replaced = old.connection,
+                "station reconnected; closing its old connection"
+            );
+            old.mailbox.close();
+        }
+        tracing::info!("station connected");
+        telemetry::station_connected(D::VERSION.label(), 1.0);
+        self.ctx
+            .store
+            .touch_soon(&self.station, D::VERSION, now_ms());
+    }
+
+    /// Runs the operators' commands that arrived; false once the connection must close.
+    fn take_commands(&mut self) -> bool {
+        while let Some(command) = self.mailbox.take() {
+            match command {
+                Command::Call {
+                    action,
+                    payload,
+                    reply,
+                } => send_call::<D>(&mut self.session, &mut self.waiting, action, payload, reply),
+            }
+        }
+        !self.mailbox.is_closed()
+    }
+}
+
+async fn run<D: Handles>(mut link: Box<Link<D>>) {
+    link.register();
+    let ping_interval = link.ctx.config.ping_interval;
 
     'connection: loop {
         // Answer what arrived and send what is due before waiting again.
         loop {
-            while let Some(text) = session.poll_transmit() {
-                if let Err(e) = socket.send(Message::Text(text.into())).await {
+            while let Some(text) = link.session.poll_transmit() {
+                if let Err(e) = link.socket.send(Message::Text(text.into())).await {
                     tracing::info!(error = %e, "send failed");
                     break 'connection;
                 }
             }
-            let Some(event) = session.poll_event() else {
+            let Some(event) = link.session.poll_event() else {
                 break;
             };
             // Boxed: the handlers' future is the largest part of a connection's state, and an
             // idle connection should not carry it.
+            let link = &mut *link;
             Box::pin(handle_event::<D>(
-                &ctx,
-                &station,
-                &mut session,
-                &mut waiting,
+                &link.ctx,
+                &link.station,
+                &mut link.session,
+                &mut link.waiting,
                 event,
             ))
             .await;
         }
 
-        let deadline = match session.poll_timeout() {
-            Some(t) => Instant::from_std(t).min(next_ping),
-            None => next_ping,
+        let deadline = match link.session.poll_timeout() {
+            Some(t) => Instant::from_std(t).min(link.next_ping),
+            None => link.next_ping,
         };
+        let link = &mut *link;
         tokio::select! {
-            received = socket.recv() => match received {
+            received = link.socket.recv() => match received {
                 Some(Ok(Message::Text(text))) => {
-                    session.handle_text(text.as_str(), Instant::now().into_std());
+                    link.session.handle_text(text.as_str(), Instant::now().into_std());
                 }
-                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                Some(Ok(Message::Pong(_))) => link.awaiting_pong = false,
                 // Pings are answered by the WebSocket layer itself.
                 Some(Ok(Message::Ping(_))) => {}
                 Some(Ok(Message::Binary(_))) => {
@@ -150,43 +219,48 @@ async fn run<D: Handles>(mut socket: WebSocket, ctx: Arc<Ctx>, station: String, 
                 }
                 None => break 'connection,
             },
-            command = inbox.recv() => match command.map(|c| *c) {
-                Some(Command::Call { action, payload, reply }) => {
-                    send_call::<D>(&mut session, &mut waiting, action, payload, reply);
-                }
-                Some(Command::Replaced) | None => {
-                    let _ = socket.send(Message::Close(None)).await;
+            () = link.mailbox.wait() => {
+                if !link.take_commands() {
+                    let _ = link.socket.send(Message::Close(None)).await;
                     break 'connection;
                 }
             },
             () = tokio::time::sleep_until(deadline) => {
                 let now = Instant::now();
-                session.handle_timeout(now.into_std());
-                if now >= next_ping {
-                    if awaiting_pong {
+                link.session.handle_timeout(now.into_std());
+                if now >= link.next_ping {
+                    if link.awaiting_pong {
                         tracing::warn!("no pong within the ping interval; the socket is half-open");
                         break 'connection;
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if link.socket.send(Message::Ping(Default::default())).await.is_err() {
                         break 'connection;
                     }
-                    awaiting_pong = true;
-                    next_ping = now + ping_interval;
+                    link.awaiting_pong = true;
+                    link.next_ping = now + ping_interval;
                 }
             }
         }
     }
 
     // Release the socket first; the bookkeeping below must not keep a dead peer waiting.
+    let Link {
+        socket,
+        ctx,
+        station,
+        connection,
+        mailbox,
+        waiting,
+        ..
+    } = *link;
     drop(socket);
     ctx.registry.remove(&station, connection);
+    mailbox.close();
     telemetry::station_connected(D::VERSION.label(), -1.0);
-    for (_, reply) in waiting.drain() {
+    for (_, reply) in waiting {
         let _ = reply.send(CallOutcome::Disconnected);
     }
-    if let Err(e) = ctx.store.touch(&station, D::VERSION, now_ms()).await {
-        tracing::error!(error = %e, "cannot record the disconnection");
-    }
+    ctx.store.touch_soon(&station, D::VERSION, now_ms());
     tracing::info!("station disconnected");
 }
 

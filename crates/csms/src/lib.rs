@@ -135,9 +135,10 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
             tokio::spawn(async move { log_end(serving.await) })
         }
     };
+    let upkeep_task = tokio::spawn(telemetry::upkeep(stop(signal.clone())));
     let serving = axum::serve(api, api::router(ctx.clone())).with_graceful_shutdown(stop(signal));
     let api_task = tokio::spawn(async move { log_end(serving.await) });
-    let tasks = vec![ocpp_task, api_task];
+    let tasks = vec![ocpp_task, api_task, upkeep_task];
     tracing::info!(%ocpp_addr, %api_addr, "central system running");
     Ok(Running {
         ocpp_addr,

@@ -1,15 +1,106 @@
-//! Connected stations: one entry per station id, holding the channel to its connection task.
+//! Connected stations: one entry per station id, holding the mailbox of its connection task.
 //!
 //! A reconnecting station replaces its old connection: the new entry wins and the old task,
-//! told so through its channel, closes its socket. An ending connection removes the entry only
-//! if it is still its own.
+//! told so by its mailbox being closed, closes its socket. An ending connection removes the
+//! entry only if it is still its own.
+//!
+//! A mailbox is a short queue behind a lock plus a wake-up, not a channel: commands to a station
+//! are rare, and a tokio channel allocates a block of 32 slots and two cache-line-padded halves
+//! for every connection, several times what the rest of an idle connection's bookkeeping costs.
 
 use crate::connection::Command;
 use proto_ocpp::OcppVersion;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// Commands that may wait for one connection task; more are refused.
+pub const MAILBOX_CAPACITY: usize = 64;
+
+/// Why a command was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostError {
+    /// The connection ended or was replaced.
+    #[error("the connection is closed")]
+    Closed,
+    /// [`MAILBOX_CAPACITY`] commands are already waiting.
+    #[error("{MAILBOX_CAPACITY} commands are already waiting for the station")]
+    Full,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    commands: VecDeque<Command>,
+    closed: bool,
+}
+
+/// Commands to one connection task.
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    queue: Mutex<Queue>,
+    wake: Notify,
+}
+
+impl Mailbox {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // Every critical section is a single push, pop or flag change, so a poisoned lock still
+        // guards a consistent queue.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `command` for the connection task and wakes it.
+    pub fn post(&self, command: Command) -> Result<(), PostError> {
+        {
+            let mut queue = self.queue();
+            if queue.closed {
+                return Err(PostError::Closed);
+            }
+            if queue.commands.len() >= MAILBOX_CAPACITY {
+                return Err(PostError::Full);
+            }
+            queue.commands.push_back(command);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Closes the mailbox: later posts are refused, the task is woken to see it, and the commands
+    /// still waiting are dropped (their callers learn that the station is gone).
+    pub fn close(&self) {
+        let waiting = {
+            let mut queue = self.queue();
+            queue.closed = true;
+            std::mem::take(&mut queue.commands)
+        };
+        drop(waiting);
+        self.wake.notify_one();
+    }
+
+    /// Whether the mailbox was closed.
+    pub fn is_closed(&self) -> bool {
+        self.queue().closed
+    }
+
+    /// The oldest waiting command; the queue's buffer is given back once it runs empty.
+    pub fn take(&self) -> Option<Command> {
+        let mut queue = self.queue();
+        let command = queue.commands.pop_front();
+        if queue.commands.is_empty() {
+            queue.commands.shrink_to_fit();
+        }
+        command
+    }
+
+    /// Completes when a command was posted or the mailbox closed since the last wake-up (at once
+    /// if that happened while nobody waited).
+    pub async fn wait(&self) {
+        self.wake.notified().await;
+    }
+}
 
 /// The handle of a live connection.
 #[derive(Debug, Clone)]
@@ -18,15 +109,14 @@ pub struct StationHandle {
     pub connection: u64,
     /// Negotiated version.
     pub version: OcppVersion,
-    /// Commands to the connection task, boxed: every connection's channel holds a block of
-    /// slots from the start, and boxes keep it small.
-    pub commands: mpsc::Sender<Box<Command>>,
+    /// Commands to the connection task.
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// Every connected station.
 #[derive(Debug, Default)]
 pub struct Registry {
-    stations: Mutex<HashMap<String, StationHandle>>,
+    stations: Mutex<HashMap<Arc<str>, StationHandle>>,
     next_connection: AtomicU64,
 }
 
@@ -36,7 +126,7 @@ impl Registry {
         self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, StationHandle>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<Arc<str>, StationHandle>> {
         // A panic while holding this lock cannot leave the map inconsistent (single inserts and
         // removes), so a poisoned lock is still usable.
         self.stations
@@ -44,9 +134,10 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers `handle` for `station`, returning the connection it replaces.
-    pub fn insert(&self, station: &str, handle: StationHandle) -> Option<StationHandle> {
-        self.map().insert(station.to_string(), handle)
+    /// Registers `handle` for `station`, returning the connection it replaces. The key shares
+    /// the connection's copy of the id.
+    pub fn insert(&self, station: Arc<str>, handle: StationHandle) -> Option<StationHandle> {
+        self.map().insert(station, handle)
     }
 
     /// Removes `station` if `connection` is still the registered one.
@@ -69,9 +160,83 @@ impl Registry {
         let mut all: Vec<_> = self
             .map()
             .iter()
-            .map(|(id, h)| (id.clone(), h.version))
+            .map(|(id, h)| (id.to_string(), h.version))
             .collect();
         all.sort();
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::CallOutcome;
+    use tokio::sync::oneshot;
+
+    fn call() -> (Command, oneshot::Receiver<CallOutcome>) {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Call {
+            action: "Reset".into(),
+            payload: serde_json::json!({"type": "Soft"}),
+            reply,
+        };
+        (command, answer)
+    }
+
+    #[tokio::test]
+    async fn a_post_wakes_the_task_even_if_it_was_not_waiting() {
+        let mailbox = Mailbox::default();
+        let (command, _answer) = call();
+        mailbox.post(command).expect("open");
+        mailbox.wait().await;
+        assert!(matches!(mailbox.take(), Some(Command::Call { action, .. }) if action == "Reset"));
+        assert!(mailbox.take().is_none());
+    }
+
+    #[test]
+    fn the_mailbox_is_bounded() {
+        let mailbox = Mailbox::default();
+        let mut answers = Vec::new();
+        for _ in 0..MAILBOX_CAPACITY {
+            let (command, answer) = call();
+            mailbox.post(command).expect("room");
+            answers.push(answer);
+        }
+        assert_eq!(mailbox.post(call().0), Err(PostError::Full));
+        assert!(mailbox.take().is_some());
+        assert_eq!(mailbox.post(call().0), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn closing_refuses_posts_and_drops_the_waiting_commands() {
+        let mailbox = Mailbox::default();
+        let (command, answer) = call();
+        mailbox.post(command).expect("open");
+        mailbox.close();
+        assert!(mailbox.is_closed());
+        assert!(
+            answer.await.is_err(),
+            "the caller learns the command is gone"
+        );
+        assert_eq!(mailbox.post(call().0), Err(PostError::Closed));
+        assert!(mailbox.take().is_none());
+        mailbox.wait().await;
+    }
+
+    #[test]
+    fn only_the_registered_connection_removes_its_entry() {
+        let registry = Registry::default();
+        let handle = |connection| StationHandle {
+            connection,
+            version: OcppVersion::V16,
+            mailbox: Arc::default(),
+        };
+        assert!(registry.insert("CP1".into(), handle(1)).is_none());
+        let old = registry.insert("CP1".into(), handle(2));
+        assert_eq!(old.map(|h| h.connection), Some(1));
+        assert!(!registry.remove("CP1", 1));
+        assert_eq!(registry.get("CP1").map(|h| h.connection), Some(2));
+        assert!(registry.remove("CP1", 2));
+        assert!(registry.connected().is_empty());
     }
 }

@@ -1,8 +1,8 @@
 //! The OCPP endpoint: `GET /ocpp/{stationId}` upgraded to a WebSocket after the station is
 //! identified, authenticated and a common OCPP version is negotiated.
 
-use crate::connection::serve;
-use crate::store::Registration;
+use crate::connection::serve_version;
+use crate::store::Admission;
 use crate::tls::PeerIdentity;
 use crate::{Ctx, api::error_response, now_ms};
 use axum::Router;
@@ -12,17 +12,18 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use proto_ocpp::{OcppVersion, negotiate, v16, v21, v201};
+use proto_ocpp::{OcppVersion, negotiate};
 use std::sync::Arc;
 
 /// Longest station identity accepted (OCPP 2.x identity, 1.6 chargeBoxIdentity).
 const MAX_STATION_ID: usize = 48;
 
-/// Bytes read from a station's socket at a time. OCPP messages are a few hundred bytes; the
-/// WebSocket library's default of 128 KiB, allocated for every connection, would make an idle
-/// station cost twenty times what the rest of its connection does. Longer messages still arrive
-/// whole: the buffer grows for them.
-const READ_BUFFER_BYTES: usize = 2048;
+/// Bytes read from a station's socket at a time. The WebSocket library keeps this buffer for the
+/// whole connection, so it is most of what an idle station costs: its default of 128 KiB would be
+/// thirty times the rest. Most OCPP messages (heartbeats, statuses, boots, authorizations,
+/// transaction starts and stops) fit in 512 bytes and arrive in one read; a longer message still
+/// arrives whole, in a few reads, and the buffer keeps the size of the longest message received.
+const READ_BUFFER_BYTES: usize = 512;
 
 /// The router serving stations.
 pub fn router(ctx: Arc<Ctx>) -> Router {
@@ -70,18 +71,17 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(limit.saturating_mul(2))
-        .on_upgrade(move |socket| async move {
-            match chosen.version {
-                OcppVersion::V16 => serve::<v16::V16>(socket, ctx, station).await,
-                OcppVersion::V201 => serve::<v201::V201>(socket, ctx, station).await,
-                OcppVersion::V21 => serve::<v21::V21>(socket, ctx, station).await,
-            }
-        })
+        // No `async` block here: it would keep its own copy of the socket beside the one the
+        // connection holds.
+        .on_upgrade(move |socket| serve_version(chosen.version, socket, ctx, station))
 }
 
 /// Identifies and authenticates a station: by its client certificate when it presented one
 /// (profile 3: the common name must be the station id), otherwise by HTTP Basic with its password
 /// (profiles 1 and 2), required whenever one is set for it.
+///
+/// A known station costs one read (registration and password together); an unknown one, when
+/// auto-registration is on, one read and one write in the group commit of the frequent writes.
 async fn admit(
     ctx: &Ctx,
     station: &str,
@@ -92,23 +92,10 @@ async fn admit(
         tracing::error!(%station, error = %e, "cannot look the station up");
         error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage unavailable")
     };
-    if ctx
-        .store
-        .station(station)
-        .await
-        .map_err(internal)?
-        .is_none()
-    {
-        if !ctx.config.auto_register {
-            tracing::warn!(%station, "refused: unknown station");
-            return Err(error_response(StatusCode::NOT_FOUND, "unknown station"));
-        }
-        tracing::info!(%station, "registering a new station");
-        ctx.store
-            .register_station(station, Registration::Accepted, None, now_ms())
-            .await
-            .map_err(internal)?;
-    }
+    let admission = match ctx.store.admission(station).await.map_err(internal)? {
+        Some(admission) => admission,
+        None => register(ctx, station).await.map_err(internal)??,
+    };
     if let Some(cn) = &peer.certificate_cn {
         if cn == station {
             return Ok(());
@@ -119,16 +106,11 @@ async fn admit(
             "the client certificate does not belong to this station",
         ));
     }
-    if !ctx.store.has_password(station).await.map_err(internal)? {
+    if !admission.has_password() {
         return Ok(());
     }
-    let supplied = basic_credentials(headers);
-    let verified = match &supplied {
-        Some((user, password)) if user == station => ctx
-            .store
-            .verify_password(station, password)
-            .await
-            .map_err(internal)?,
+    let verified = match basic_credentials(headers) {
+        Some((user, password)) if user == station => admission.verify_password(&password),
         _ => false,
     };
     if verified {
@@ -141,6 +123,33 @@ async fn admit(
         header::HeaderValue::from_static("Basic realm=\"OCPP\""),
     );
     Err(response)
+}
+
+/// Registers an unknown station if auto-registration is on; its admission. If it was registered
+/// meanwhile (by an operator, or by a parallel connection), what was registered is read back.
+async fn register(
+    ctx: &Ctx,
+    station: &str,
+) -> Result<Result<Admission, Response>, crate::store::StoreError> {
+    if !ctx.config.auto_register {
+        tracing::warn!(%station, "refused: unknown station");
+        return Ok(Err(error_response(
+            StatusCode::NOT_FOUND,
+            "unknown station",
+        )));
+    }
+    if let Some(admission) = ctx.store.register_if_unknown(station, now_ms()).await? {
+        tracing::info!(%station, "registered a new station");
+        return Ok(Ok(admission));
+    }
+    match ctx.store.admission(station).await? {
+        Some(admission) => Ok(Ok(admission)),
+        // Deleted again at once by an operator.
+        None => Ok(Err(error_response(
+            StatusCode::NOT_FOUND,
+            "unknown station",
+        ))),
+    }
 }
 
 /// The user and password of an `Authorization: Basic` header.

@@ -7,10 +7,18 @@
 //! | `ocpp_callerrors_total` | counter | `code`, `direction` |
 //! | `ocpp_handling_seconds` | histogram | `action` |
 //!
-//! The recorder is process-wide; the first central system started installs it.
+//! The recorder is process-wide; the first central system started installs it. Histograms keep
+//! every sample until they are folded into their buckets, which rendering does and so does
+//! [`upkeep`], run by every central system: without it, a central system nobody scrapes would
+//! grow by a sample per message handled.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::future::Future;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -31,6 +39,20 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 /// The current metrics in the Prometheus text format.
 pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Folds histogram samples into their buckets every [`UPKEEP_INTERVAL`] until `stop` completes.
+pub async fn upkeep(stop: impl Future<Output = ()>) {
+    let Some(handle) = install() else { return };
+    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => handle.run_upkeep(),
+        }
+    }
 }
 
 /// A station connected (`delta` 1) or disconnected (`delta` -1).

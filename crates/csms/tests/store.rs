@@ -40,6 +40,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     station_registration_and_password,
+    admission_in_one_read_and_registration_on_first_connection,
     unregistered_station_is_refused,
     boot_and_touch,
     connector_status_upsert,
@@ -432,7 +433,10 @@ async fn unregistered_station_is_refused(db: Db) {
         firmware_version: None,
     };
     assert!(unknown(
-        store.record_boot("ghost", OcppVersion::V16, &boot, 1).await
+        store
+            .record_boot("ghost", OcppVersion::V16, &boot, 1)
+            .await
+            .map(|_| ())
     ));
     assert!(unknown(store.touch("ghost", OcppVersion::V16, 1).await));
     assert!(unknown(
@@ -461,6 +465,51 @@ async fn unregistered_station_is_refused(db: Db) {
     assert!(store.stations().await.expect("list").is_empty());
 }
 
+async fn admission_in_one_read_and_registration_on_first_connection(db: Db) {
+    let store = &db.store;
+    let password = "pw-0123456789abcdef";
+    store
+        .register_station("CS1", Registration::Pending, Some(password), 1_000)
+        .await
+        .expect("register CS1");
+    let cs1 = store
+        .admission("CS1")
+        .await
+        .expect("read")
+        .expect("CS1 is registered");
+    assert_eq!(cs1.registration, Registration::Pending);
+    assert!(cs1.has_password());
+    assert!(cs1.verify_password(password));
+    assert!(!cs1.verify_password("pw-0123456789abcdeF"));
+    assert!(!format!("{cs1:?}").contains(password));
+    assert!(store.admission("NEW").await.expect("read").is_none());
+
+    let new = store
+        .register_if_unknown("NEW", 2_000)
+        .await
+        .expect("register")
+        .expect("registered by this call");
+    assert_eq!(new.registration, Registration::Accepted);
+    assert!(!new.has_password());
+    assert!(!new.verify_password(""));
+    let record = store.station("NEW").await.expect("read").expect("stored");
+    assert_eq!(
+        (record.registration, record.created_ms),
+        (Registration::Accepted, 2_000)
+    );
+    assert!(
+        store
+            .register_if_unknown("CS1", 3_000)
+            .await
+            .expect("register")
+            .is_none(),
+        "a registered station is left as it is"
+    );
+    let cs1 = store.admission("CS1").await.expect("read").expect("kept");
+    assert_eq!(cs1.registration, Registration::Pending);
+    assert!(cs1.verify_password(password));
+}
+
 async fn boot_and_touch(db: Db) {
     let store = &db.store;
     register(store, "CS1").await;
@@ -470,10 +519,11 @@ async fn boot_and_touch(db: Db) {
         serial_number: Some("SN-1".into()),
         firmware_version: Some("1.2.3".into()),
     };
-    store
+    let registration = store
         .record_boot("CS1", OcppVersion::V16, &boot, 5_000)
         .await
         .expect("boot");
+    assert_eq!(registration, Registration::Accepted);
     let cs1 = store.station("CS1").await.expect("read").expect("exists");
     assert_eq!(cs1.vendor.as_deref(), Some("Joule"));
     assert_eq!(cs1.model.as_deref(), Some("DC-60"));
@@ -503,9 +553,18 @@ async fn boot_and_touch(db: Db) {
         ..boot
     };
     store
+        .register_station("CS1", Registration::Pending, None, 0)
+        .await
+        .expect("set pending");
+    let registration = store
         .record_boot("CS1", OcppVersion::V21, &reboot, 7_000)
         .await
         .expect("boot");
+    assert_eq!(
+        registration,
+        Registration::Pending,
+        "the boot reads the registration as it is now"
+    );
     let cs1 = store.station("CS1").await.expect("read").expect("exists");
     assert_eq!(cs1.serial_number, None);
     assert_eq!(cs1.firmware_version.as_deref(), Some("1.3.0"));
@@ -513,6 +572,18 @@ async fn boot_and_touch(db: Db) {
     assert_eq!(
         (cs1.last_boot_ms, cs1.last_seen_ms),
         (Some(7_000), Some(7_000))
+    );
+
+    // A write nobody waits for keeps its place in the queue: committed before a later one.
+    store.touch_soon("CS1", OcppVersion::V16, 8_000);
+    store
+        .set_connector_status("CS1", &status(1, 1, "Available", 8_001))
+        .await
+        .expect("status");
+    let cs1 = store.station("CS1").await.expect("read").expect("exists");
+    assert_eq!(
+        (cs1.ocpp_version.as_deref(), cs1.last_seen_ms),
+        (Some("1.6"), Some(8_000))
     );
 }
 

@@ -119,7 +119,7 @@ pub(crate) fn call_after(ctx: &Ctx, station: &str, action: &str, payload: serde_
         payload,
         reply,
     };
-    if handle.commands.try_send(Box::new(command)).is_err() {
+    if handle.mailbox.post(command).is_err() {
         tracing::warn!(%station, %action, "connection busy; follow-up CALL dropped");
         return;
     }

@@ -115,11 +115,6 @@ async fn boot(
     req: BootNotificationRequest,
     now: i64,
 ) -> Result<BootNotificationResponse, HandlerError> {
-    let registration = ctx
-        .store
-        .station(station)
-        .await?
-        .map_or(Registration::Accepted, |s| s.registration);
     let info = BootInfo {
         vendor: req.charge_point_vendor,
         model: req.charge_point_model,
@@ -128,7 +123,8 @@ async fn boot(
             .or(req.charge_box_serial_number),
         firmware_version: req.firmware_version,
     };
-    ctx.store
+    let registration = ctx
+        .store
         .record_boot(station, OcppVersion::V16, &info, now)
         .await?;
     let status = match registration {

@@ -15,18 +15,13 @@ macro_rules! handlers_2x {
                     let now = now_ms();
                     let response: Response = match request {
                         Request::BootNotification(req) => {
-                            let registration = ctx
-                                .store
-                                .station(station)
-                                .await?
-                                .map_or(Registration::Accepted, |s| s.registration);
                             let info = BootInfo {
                                 vendor: req.charging_station.vendor_name,
                                 model: req.charging_station.model,
                                 serial_number: req.charging_station.serial_number,
                                 firmware_version: req.charging_station.firmware_version,
                             };
-                            ctx.store.record_boot(station, $version, &info, now).await?;
+                            let registration = ctx.store.record_boot(station, $version, &info, now).await?;
                             let status = match registration {
                                 Registration::Accepted => RegistrationStatusEnum::Accepted,
                                 Registration::Pending => RegistrationStatusEnum::Pending,

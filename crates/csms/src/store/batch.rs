@@ -1,5 +1,6 @@
-//! Group commit for the frequent small writes of connected stations: last-seen times, boots,
-//! connector statuses, meter values and a transaction's latest meter reading.
+//! Group commit for the frequent small writes of connected stations: registrations of new
+//! stations, last-seen times, boots, connector statuses, meter values and a transaction's latest
+//! meter reading.
 //!
 //! Every commit waits for the disk (SQLite's WAL, PostgreSQL's log), so one transaction per
 //! heartbeat caps a central system at a few hundred writes per second however many cores it
@@ -11,9 +12,13 @@
 //!
 //! If one write of a batch fails (a station deleted meanwhile, say), the batch is rolled back and
 //! its writes are applied again one transaction each, so the failure reaches its own caller only.
+//!
+//! A write nobody waits for ([`Batcher::submit`], e.g. the last-seen time at connection and
+//! disconnection) goes through the same queue, so it keeps its place in the order; its failure is
+//! logged.
 
-use super::{BootInfo, ConnectorStatusRecord, MeterSample};
-use sqlx::{AnyConnection, AnyPool};
+use super::{BootInfo, ConnectorStatusRecord, MeterSample, Registration};
+use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed together.
@@ -22,6 +27,9 @@ const MAX_BATCH: usize = 1024;
 /// One queued write.
 #[derive(Debug)]
 pub(super) enum Write {
+    /// A station connecting for the first time, registered as accepted; nothing changes if it
+    /// is registered meanwhile.
+    Register { id: String, now_ms: i64 },
     /// The station was heard from.
     Touch {
         id: String,
@@ -52,10 +60,40 @@ pub(super) enum Write {
     TxMeter { tx_id: i64, meter_wh: f64 },
 }
 
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Done {
+    /// Rows changed or inserted.
+    pub(super) rows: u64,
+    /// The station's registration status, for a boot.
+    pub(super) registration: Option<String>,
+}
+
+impl From<u64> for Done {
+    fn from(rows: u64) -> Self {
+        Done {
+            rows,
+            registration: None,
+        }
+    }
+}
+
 impl Write {
-    /// Applies the write on `db`; how many rows it changed or inserted.
-    async fn apply(&self, db: &mut AnyConnection) -> Result<u64, sqlx::Error> {
+    /// Applies the write on `db`.
+    async fn apply(&self, db: &mut AnyConnection) -> Result<Done, sqlx::Error> {
         match self {
+            Write::Register { id, now_ms } => {
+                let done = sqlx::query(
+                    "INSERT INTO stations (id, registration, created_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(Registration::Accepted.as_str())
+                .bind(now_ms)
+                .execute(db)
+                .await?;
+                Ok(done.rows_affected().into())
+            }
             Write::Touch {
                 id,
                 version,
@@ -69,7 +107,7 @@ impl Write {
                 .bind(*version)
                 .execute(db)
                 .await?;
-                Ok(done.rows_affected())
+                Ok(done.rows_affected().into())
             }
             Write::Boot {
                 id,
@@ -77,11 +115,13 @@ impl Write {
                 boot,
                 now_ms,
             } => {
-                let done = sqlx::query(
+                // The registration comes back with the update: a boot needs no read of its own.
+                let row = sqlx::query(
                     "UPDATE stations SET vendor = $2, model = $3, serial_number = $4, \
                          firmware_version = $5, ocpp_version = $6, last_boot_ms = $7, \
                          last_seen_ms = $7 \
-                     WHERE id = $1",
+                     WHERE id = $1 \
+                     RETURNING registration",
                 )
                 .bind(id)
                 .bind(&boot.vendor)
@@ -90,9 +130,15 @@ impl Write {
                 .bind(boot.firmware_version.as_deref())
                 .bind(*version)
                 .bind(now_ms)
-                .execute(db)
+                .fetch_optional(db)
                 .await?;
-                Ok(done.rows_affected())
+                match row {
+                    Some(row) => Ok(Done {
+                        rows: 1,
+                        registration: Some(row.try_get("registration")?),
+                    }),
+                    None => Ok(Done::default()),
+                }
             }
             Write::Status { id, status } => {
                 let done = sqlx::query(
@@ -113,7 +159,7 @@ impl Write {
                 .bind(status.updated_ms)
                 .execute(db)
                 .await?;
-                Ok(done.rows_affected())
+                Ok(done.rows_affected().into())
             }
             Write::Meter {
                 station_id,
@@ -146,7 +192,7 @@ impl Write {
                     .await?;
                     inserted += done.rows_affected();
                 }
-                Ok(inserted)
+                Ok(inserted.into())
             }
             Write::TxMeter { tx_id, meter_wh } => {
                 let done = sqlx::query(
@@ -158,16 +204,30 @@ impl Write {
                 .bind(meter_wh)
                 .execute(db)
                 .await?;
-                Ok(done.rows_affected())
+                Ok(done.rows_affected().into())
             }
         }
     }
 }
 
-/// A write and who waits for it.
+/// A write and who waits for it, if anyone.
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<u64, sqlx::Error>>,
+    reply: Option<oneshot::Sender<Result<Done, sqlx::Error>>>,
+}
+
+impl Job {
+    fn answer(self, result: Result<Done, sqlx::Error>) {
+        match (self.reply, result) {
+            (Some(reply), result) => {
+                let _ = reply.send(result);
+            }
+            (None, Ok(_)) => {}
+            (None, Err(error)) => {
+                tracing::warn!(%error, write = ?self.write, "a write nobody waits for failed");
+            }
+        }
+    }
 }
 
 /// The queue of writes to commit together; clones share the queue and its writer task.
@@ -186,11 +246,25 @@ impl Batcher {
 
     /// Queues `write` and waits until it is committed; how many rows it changed or inserted.
     pub(super) async fn write(&self, write: Write) -> Result<u64, sqlx::Error> {
+        Ok(self.write_done(write).await?.rows)
+    }
+
+    /// Queues `write` and waits until it is committed; what it did.
+    pub(super) async fn write_done(&self, write: Write) -> Result<Done, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { write, reply })
-            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let job = Job {
+            write,
+            reply: Some(reply),
+        };
+        self.jobs.send(job).map_err(|_| sqlx::Error::PoolClosed)?;
         answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+
+    /// Queues `write` without waiting for it; a failure is logged.
+    pub(super) fn submit(&self, write: Write) {
+        if self.jobs.send(Job { write, reply: None }).is_err() {
+            tracing::warn!("the store is closed; a write is dropped");
+        }
     }
 }
 
@@ -210,9 +284,9 @@ async fn writer(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<Job>) {
 /// Commits `batch` in one transaction, or each write alone if one of them fails.
 async fn commit(pool: &AnyPool, batch: &mut Vec<Job>) {
     match apply_all(pool, batch).await {
-        Ok(counts) => {
-            for (job, count) in batch.drain(..).zip(counts) {
-                let _ = job.reply.send(Ok(count));
+        Ok(results) => {
+            for (job, done) in batch.drain(..).zip(results) {
+                job.answer(Ok(done));
             }
         }
         Err(e) => {
@@ -221,20 +295,18 @@ async fn commit(pool: &AnyPool, batch: &mut Vec<Job>) {
             }
             for job in batch.drain(..) {
                 let result = apply_all(pool, std::slice::from_ref(&job)).await;
-                let _ = job
-                    .reply
-                    .send(result.map(|counts| counts.first().copied().unwrap_or(0)));
+                job.answer(result.map(|mut results| results.pop().unwrap_or_default()));
             }
         }
     }
 }
 
-async fn apply_all(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<u64>, sqlx::Error> {
+async fn apply_all(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
     let mut db = pool.begin().await?;
-    let mut counts = Vec::with_capacity(jobs.len());
+    let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        counts.push(job.write.apply(&mut db).await?);
+        results.push(job.write.apply(&mut db).await?);
     }
     db.commit().await?;
-    Ok(counts)
+    Ok(results)
 }

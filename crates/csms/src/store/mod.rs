@@ -50,7 +50,7 @@ pub use error::StoreError;
 pub use event::StationEventRecord;
 pub use meter::MeterSample;
 pub use station::{
-    BootInfo, ConnectorStatusRecord, ParseRegistrationError, Registration, StationRecord,
+    Admission, BootInfo, ConnectorStatusRecord, ParseRegistrationError, Registration, StationRecord,
 };
 pub use token::TokenRecord;
 pub use transaction::{

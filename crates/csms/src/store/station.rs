@@ -1,7 +1,7 @@
 //! Stations: registration, password, what they said at boot, when they were last seen, and the
 //! last status of each connector.
 
-use super::batch::Write;
+use super::batch::{Done, Write};
 use super::password::PasswordHash;
 use super::{Store, StoreError, is_foreign_key_violation};
 use proto_ocpp::OcppVersion;
@@ -117,6 +117,40 @@ pub struct ConnectorStatusRecord {
     pub updated_ms: i64,
 }
 
+/// What admitting a connecting station takes: its registration and its password digest, read
+/// together in one query. `Debug` never shows the digest.
+#[derive(Clone)]
+pub struct Admission {
+    /// Whether it is let in.
+    pub registration: Registration,
+    password: Option<PasswordHash>,
+}
+
+impl Admission {
+    /// Whether a password is set: the station must then authenticate with HTTP Basic.
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// Whether `password` is the station's password. `false` without a password; the digests are
+    /// compared in constant time, and the time spent is the same whether or not one is set.
+    pub fn verify_password(&self, password: &str) -> bool {
+        match &self.password {
+            Some(stored) => stored.verify(password),
+            None => PasswordHash::verify_nothing(password),
+        }
+    }
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admission")
+            .field("registration", &self.registration)
+            .field("has_password", &self.has_password())
+            .finish()
+    }
+}
+
 const STATION_COLUMNS: &str = "id, registration, vendor, model, serial_number, firmware_version, \
      ocpp_version, last_boot_ms, last_seen_ms, created_ms";
 
@@ -125,12 +159,7 @@ impl StationRecord {
         let registration: String = row.try_get("registration")?;
         Ok(StationRecord {
             id: row.try_get("id")?,
-            registration: registration
-                .parse()
-                .map_err(|ParseRegistrationError(value)| StoreError::InvalidColumn {
-                    column: "stations.registration",
-                    value,
-                })?,
+            registration: parse_registration(registration)?,
             vendor: row.try_get("vendor")?,
             model: row.try_get("model")?,
             serial_number: row.try_get("serial_number")?,
@@ -141,6 +170,14 @@ impl StationRecord {
             created_ms: row.try_get("created_ms")?,
         })
     }
+}
+
+fn parse_registration(text: String) -> Result<Registration, StoreError> {
+    text.parse()
+        .map_err(|ParseRegistrationError(value)| StoreError::InvalidColumn {
+            column: "stations.registration",
+            value,
+        })
 }
 
 impl ConnectorStatusRecord {
@@ -165,6 +202,46 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(StationRecord::from_row).transpose()
+    }
+
+    /// What admitting the station takes, in one query; `None` if it is not registered.
+    pub async fn admission(&self, id: &str) -> Result<Option<Admission>, StoreError> {
+        let row = sqlx::query(
+            "SELECT registration, password_salt, password_hash FROM stations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let registration: String = row.try_get("registration")?;
+        let salt: Option<String> = row.try_get("password_salt")?;
+        let hash: Option<String> = row.try_get("password_hash")?;
+        Ok(Some(Admission {
+            registration: parse_registration(registration)?,
+            password: salt
+                .zip(hash)
+                .map(|(salt, hash)| PasswordHash { salt, hash }),
+        }))
+    }
+
+    /// Registers a station connecting for the first time as accepted, without a password, in the
+    /// group commit of the frequent writes (a boot storm of new stations shares its flushes).
+    /// Returns the new station's admission, or `None` if it was registered meanwhile (read it
+    /// with [`Store::admission`]).
+    pub async fn register_if_unknown(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Admission>, StoreError> {
+        let write = Write::Register {
+            id: id.to_string(),
+            now_ms,
+        };
+        let registered = self.batcher.write(write).await? > 0;
+        Ok(registered.then_some(Admission {
+            registration: Registration::Accepted,
+            password: None,
+        }))
     }
 
     /// Every registered station, ordered by id.
@@ -248,25 +325,30 @@ impl Store {
 
     /// Records a BootNotification: vendor, model, serial number and firmware (absent optional
     /// fields are cleared), the OCPP version, and `now_ms` as both last boot and last seen.
-    /// Fails with [`StoreError::UnknownStation`] if the station is not registered.
+    /// Returns the station's registration status, read in the same statement. Fails with
+    /// [`StoreError::UnknownStation`] if the station is not registered.
     pub async fn record_boot(
         &self,
         id: &str,
         version: OcppVersion,
         boot: &BootInfo,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Registration, StoreError> {
         let write = Write::Boot {
             id: id.to_string(),
             version: version.label(),
             boot: boot.clone(),
             now_ms,
         };
-        let done = self.batcher.write(write).await?;
-        if done == 0 {
-            return Err(StoreError::UnknownStation(id.to_string()));
+        match self.batcher.write_done(write).await? {
+            Done {
+                registration: Some(registration),
+                ..
+            } => parse_registration(registration),
+            Done {
+                registration: None, ..
+            } => Err(StoreError::UnknownStation(id.to_string())),
         }
-        Ok(())
     }
 
     /// Records that the station was heard from at `now_ms` over `version`. Fails with
@@ -287,6 +369,17 @@ impl Store {
             return Err(StoreError::UnknownStation(id.to_string()));
         }
         Ok(())
+    }
+
+    /// Queues the same write as [`Store::touch`] without waiting for it: for the connection and
+    /// disconnection times, which nothing waits on. It keeps its place among the station's
+    /// writes; a failure is logged.
+    pub fn touch_soon(&self, id: &str, version: OcppVersion, now_ms: i64) {
+        self.batcher.submit(Write::Touch {
+            id: id.to_string(),
+            version: version.label(),
+            now_ms,
+        });
     }
 
     /// Stores a connector's status, replacing the one held for the same EVSE and connector unless
