@@ -769,6 +769,66 @@ async fn v16_security_operations_against_python_csms() {
     central.quit().await;
 }
 
+/// MinimumStatusDuration: a status that does not hold that long is never reported; one that
+/// does is reported once it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v16_short_lived_statuses_are_not_reported() {
+    let Some(python) = testkit::interop_python(
+        &["ocpp", "websockets"],
+        "the Python central system interop test",
+    ) else {
+        return;
+    };
+    let (mut central, listening, port) = start_central(&python).await;
+    let mut settings = OcppSettings::new(format!("ws://127.0.0.1:{port}/ocpp"), STATION);
+    settings.plug_sensing = true;
+    let cp = ocpp16::start(settings, vec![sim_gun(1)])
+        .await
+        .expect("charge point");
+    let booted = central
+        .find(listening, "connector 1 Available", |e| {
+            status(e, 1) == Some("Available")
+        })
+        .await;
+    let answer = central
+        .call(
+            booted,
+            "ChangeConfiguration",
+            json!({"key": "MinimumStatusDuration", "value": "2"}),
+        )
+        .await;
+    central.check(
+        answer["status"] == "Accepted",
+        "MinimumStatusDuration is writable",
+    );
+    // A plug that lasts a moment: Preparing never holds 2 s.
+    let mark = central.log.len();
+    cp.plug(1).await.expect("plug");
+    cp.unplug(1).await.expect("unplug");
+    // Then a plug that stays: Preparing is reported once it has held.
+    cp.plug(1).await.expect("plug again");
+    let plugged = Instant::now();
+    let preparing = central
+        .find(mark, "Preparing after it held", |e| {
+            status(e, 1) == Some("Preparing")
+        })
+        .await;
+    let held = plugged.elapsed();
+    central.check(
+        held >= Duration::from_millis(1900),
+        &format!("Preparing was reported after {held:?}, not before it held 2 s"),
+    );
+    let reported: Vec<&str> = central.log[mark..=preparing]
+        .iter()
+        .filter_map(|e| status(e, 1))
+        .collect();
+    central.check(
+        reported == ["Preparing"],
+        &format!("the short plug-in left no trace: {reported:?}"),
+    );
+    central.quit().await;
+}
+
 /// A file server for the firmware tests: `GET /fw.bin` serves the image, `PUT /upload/{name}`
 /// keeps what arrives.
 async fn file_server(image: Vec<u8>) -> (std::net::SocketAddr, Uploads) {

@@ -130,6 +130,8 @@ struct Connector {
     stop_reason: Option<Reason>,
     /// The station withholds energy (simulated SuspendedEVSE).
     suspended: bool,
+    /// A status not reported yet because it has not held MinimumStatusDuration, and since when.
+    held: Option<((ChargePointStatus, ChargePointErrorCode), Instant)>,
 }
 
 #[derive(Debug, Clone)]
@@ -412,7 +414,9 @@ impl Agent {
             Registration::Pending(at) | Registration::Rejected(at) => times.push(Some(at)),
             _ => {}
         }
+        let hold = self.keys.minimum_status_duration();
         for c in self.connectors.values() {
+            times.push(c.held.map(|(_, since)| since + hold));
             times.push(c.tx.as_ref().and_then(|t| t.next_sample));
             times.push(c.tx.as_ref().map(|t| t.next_checkpoint));
             times.push(c.authorized.as_ref().and_then(|a| a.deadline));
@@ -608,6 +612,9 @@ impl Agent {
         let numbers: Vec<u32> = self.connectors.keys().copied().collect();
         for n in numbers {
             self.connector_timers(n, now).await?;
+            if self.connectors.get(&n).is_some_and(|c| c.held.is_some()) {
+                self.report(n);
+            }
         }
         let lapsed = self.reservations.expire(self.clock.now());
         if !lapsed.is_empty() {
@@ -1068,8 +1075,27 @@ impl Agent {
             return;
         };
         if c.reported == Some((status, code)) || !accepted {
+            c.held = None;
             return;
         }
+        // MinimumStatusDuration: a status is reported once it has held that long (a fault at
+        // once, as nobody should wait to hear of it).
+        let hold = self.keys.minimum_status_duration();
+        let now = Instant::now();
+        if !hold.is_zero() && status != ChargePointStatus::Faulted && c.reported.is_some() {
+            match c.held {
+                Some((held, since)) if held == (status, code) => {
+                    if now < since + hold {
+                        return;
+                    }
+                }
+                _ => {
+                    c.held = Some(((status, code), now));
+                    return;
+                }
+            }
+        }
+        c.held = None;
         c.reported = Some((status, code));
         let mut request = StatusNotificationRequest::new(connector_id(n), code, status);
         request.timestamp = Some(Timestamp::from(self.clock.now()));
