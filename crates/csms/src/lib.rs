@@ -21,7 +21,7 @@ use registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use store::Store;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -102,8 +102,8 @@ pub async fn start(config: CsmsConfig) -> Result<Running, CsmsError> {
     telemetry::install();
     let tls_config = config.tls.as_ref().map(tls::server_config).transpose()?;
     let store = Store::connect(&config.db).await?;
-    let ocpp = bind(config.ocpp_listen).await?;
-    let api = bind(config.api_listen).await?;
+    let ocpp = bind(config.ocpp_listen)?;
+    let api = bind(config.api_listen)?;
     let ocpp_addr = local(&ocpp, config.ocpp_listen)?;
     let api_addr = local(&api, config.api_listen)?;
     let ca = ca::CertificateAuthority::load_or_create(&store).await?;
@@ -155,10 +155,25 @@ fn log_end(result: std::io::Result<()>) {
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, CsmsError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| CsmsError::Bind { addr, source })
+/// Connections the kernel may hold for us before they are accepted (it caps this at its own
+/// limit, `net.core.somaxconn`). A boot storm brings thousands of stations at once; with the
+/// usual 1,024 the surplus is dropped and each dropped station waits a second or more for its
+/// SYN to be sent again.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, CsmsError> {
+    let failed = |source| CsmsError::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    // As `TcpListener::bind` does: a restarted central system can listen again at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(addr).map_err(failed)?;
+    socket.listen(LISTEN_BACKLOG).map_err(failed)
 }
 
 fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, CsmsError> {
