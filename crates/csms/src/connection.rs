@@ -165,7 +165,6 @@ impl<D: Handles> Link<D> {
 
 async fn run<D: Handles>(mut link: Box<Link<D>>) {
     link.register();
-    let ping_interval = link.ctx.config.ping_interval;
 
     'connection: loop {
         // Answer what arrived and send what is due before waiting again.
@@ -237,7 +236,7 @@ async fn run<D: Handles>(mut link: Box<Link<D>>) {
                         break 'connection;
                     }
                     link.awaiting_pong = true;
-                    link.next_ping = now + ping_interval;
+                    link.next_ping = now + link.ctx.config.ping_interval;
                 }
             }
         }

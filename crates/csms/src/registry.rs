@@ -4,16 +4,18 @@
 //! told so by its mailbox being closed, closes its socket. An ending connection removes the
 //! entry only if it is still its own.
 //!
-//! A mailbox is a short queue behind a lock plus a wake-up, not a channel: commands to a station
-//! are rare, and a tokio channel allocates a block of 32 slots and two cache-line-padded halves
-//! for every connection, several times what the rest of an idle connection's bookkeeping costs.
+//! A mailbox is a short queue behind a lock plus a flag and a waker, not a channel: commands to a
+//! station are rare, and a tokio channel allocates a block of 32 slots and two cache-line-padded
+//! halves for every connection, several times what the rest of an idle connection's bookkeeping
+//! costs. Waiting on it takes no lock and keeps no waiter node in the connection's future.
 
 use crate::connection::Command;
+use futures_util::task::AtomicWaker;
 use proto_ocpp::OcppVersion;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::Poll;
 
 /// Commands that may wait for one connection task; more are refused.
 pub const MAILBOX_CAPACITY: usize = 64;
@@ -36,11 +38,13 @@ struct Queue {
     closed: bool,
 }
 
-/// Commands to one connection task.
+/// Commands to one connection task, which alone waits on it.
 #[derive(Debug, Default)]
 pub struct Mailbox {
     queue: Mutex<Queue>,
-    wake: Notify,
+    /// Set by every post and by closing; cleared when the task wakes.
+    posted: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl Mailbox {
@@ -64,8 +68,13 @@ impl Mailbox {
             }
             queue.commands.push_back(command);
         }
-        self.wake.notify_one();
+        self.wake();
         Ok(())
+    }
+
+    fn wake(&self) {
+        self.posted.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     /// Closes the mailbox: later posts are refused, the task is woken to see it, and the commands
@@ -77,7 +86,7 @@ impl Mailbox {
             std::mem::take(&mut queue.commands)
         };
         drop(waiting);
-        self.wake.notify_one();
+        self.wake();
     }
 
     /// Whether the mailbox was closed.
@@ -96,9 +105,22 @@ impl Mailbox {
     }
 
     /// Completes when a command was posted or the mailbox closed since the last wake-up (at once
-    /// if that happened while nobody waited).
+    /// if that happened while nobody waited). Only the connection task waits: a second waiter
+    /// would take the first one's place.
     pub async fn wait(&self) {
-        self.wake.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.posted.swap(false, Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            // A post between the first check and the registration woke nobody: look again.
+            if self.posted.swap(false, Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -171,6 +193,7 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::connection::CallOutcome;
+    use std::future::Future;
     use tokio::sync::oneshot;
 
     fn call() -> (Command, oneshot::Receiver<CallOutcome>) {
@@ -191,6 +214,33 @@ mod tests {
         mailbox.wait().await;
         assert!(matches!(mailbox.take(), Some(Command::Call { action, .. }) if action == "Reset"));
         assert!(mailbox.take().is_none());
+    }
+
+    /// A waker that records being woken.
+    struct Woken(AtomicBool);
+
+    impl futures_util::task::ArcWake for Woken {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiting_task_is_woken_by_a_post() {
+        let mailbox = Mailbox::default();
+        let woken = Arc::new(Woken(AtomicBool::new(false)));
+        let waker = futures_util::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(mailbox.wait());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert!(!woken.0.load(Ordering::SeqCst));
+        mailbox.post(call().0).expect("open");
+        assert!(
+            woken.0.load(Ordering::SeqCst),
+            "the post wakes the waiting task"
+        );
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        assert!(mailbox.take().is_some());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! identified, authenticated and a common OCPP version is negotiated.
 
 use crate::connection::serve_version;
-use crate::store::Admission;
+use crate::store::{Admission, StoreError};
 use crate::tls::PeerIdentity;
 use crate::{Ctx, api::error_response, now_ms};
 use axum::Router;
@@ -88,13 +88,10 @@ async fn admit(
     headers: &HeaderMap,
     peer: &PeerIdentity,
 ) -> Result<(), Response> {
-    let internal = |e: crate::store::StoreError| {
-        tracing::error!(%station, error = %e, "cannot look the station up");
-        error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage unavailable")
-    };
-    let admission = match ctx.store.admission(station).await.map_err(internal)? {
-        Some(admission) => admission,
-        None => register(ctx, station).await.map_err(internal)??,
+    let admission = match ctx.store.admission(station).await {
+        Ok(Some(admission)) => admission,
+        Ok(None) => register(ctx, station).await?,
+        Err(e) => return Err(storage_failed(station, &e)),
     };
     if let Some(cn) = &peer.certificate_cn {
         if cn == station {
@@ -127,29 +124,33 @@ async fn admit(
 
 /// Registers an unknown station if auto-registration is on; its admission. If it was registered
 /// meanwhile (by an operator, or by a parallel connection), what was registered is read back.
-async fn register(
-    ctx: &Ctx,
-    station: &str,
-) -> Result<Result<Admission, Response>, crate::store::StoreError> {
+async fn register(ctx: &Ctx, station: &str) -> Result<Admission, Response> {
+    let unknown = || error_response(StatusCode::NOT_FOUND, "unknown station");
     if !ctx.config.auto_register {
         tracing::warn!(%station, "refused: unknown station");
-        return Ok(Err(error_response(
-            StatusCode::NOT_FOUND,
-            "unknown station",
-        )));
+        return Err(unknown());
     }
-    if let Some(admission) = ctx.store.register_if_unknown(station, now_ms()).await? {
+    let failed = |e: StoreError| storage_failed(station, &e);
+    if let Some(admission) = ctx
+        .store
+        .register_if_unknown(station, now_ms())
+        .await
+        .map_err(failed)?
+    {
         tracing::info!(%station, "registered a new station");
-        return Ok(Ok(admission));
+        return Ok(admission);
     }
-    match ctx.store.admission(station).await? {
-        Some(admission) => Ok(Ok(admission)),
-        // Deleted again at once by an operator.
-        None => Ok(Err(error_response(
-            StatusCode::NOT_FOUND,
-            "unknown station",
-        ))),
-    }
+    // `None` here: deleted again at once by an operator.
+    ctx.store
+        .admission(station)
+        .await
+        .map_err(failed)?
+        .ok_or_else(unknown)
+}
+
+fn storage_failed(station: &str, error: &StoreError) -> Response {
+    tracing::error!(%station, %error, "cannot look the station up");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage unavailable")
 }
 
 /// The user and password of an `Authorization: Basic` header.
