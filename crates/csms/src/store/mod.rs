@@ -30,10 +30,10 @@
 //! A station must be registered ([`Store::register_station`]) before anything is recorded for it;
 //! otherwise the call fails with [`StoreError::UnknownStation`].
 //!
-//! The writes every connected station makes all the time (last seen, boot, connector status,
-//! meter values, a transaction's latest reading) are committed in groups by one writer task
-//! ([`batch`]): each call still returns only once its write is committed, but thousands of
-//! stations share one disk flush instead of waiting for one each.
+//! The writes every connected station makes all the time (registration on first connection, last
+//! seen, boot, connector status, meter values, a transaction's latest reading) are committed in
+//! groups by one writer task ([`batch`]): each call still returns only once its write is
+//! committed, but thousands of stations share one disk flush instead of waiting for one each.
 
 mod batch;
 mod error;
